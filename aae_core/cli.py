@@ -1,0 +1,260 @@
+"""The ``aae-lab`` command line: train | sample | encode | interpolate | evaluate | dashboard.
+
+Every sub-command exits with status 0 on success and 2 with a one-line ``error: ...`` on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from aae_core import __version__
+from aae_core.config import ModelConfig, TrainConfig, from_dict
+from aae_core.exceptions import AAELabError
+
+SHIPPED_AAE = Path(__file__).resolve().parents[1] / "checkpoints" / "aae_moses.safetensors"
+
+
+# -- argument helpers ------------------------------------------------------------------------------
+def parse_prior(text: str) -> dict:
+    """``"mixture,k=10,radius=4"`` -> ``{"name": "mixture", "k": 10, "radius": 4.0}``."""
+    name, *params = text.split(",")
+    spec: dict = {"name": name.strip()}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"prior parameter {item!r} must look like key=value")
+        spec[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else float(value)
+    return spec
+
+
+def _add_config_options(parser: argparse.ArgumentParser, cls) -> None:
+    """One ``--field-name`` option per dataclass field, typed from its default; unset means default."""
+    group = parser.add_argument_group(f"{cls.__name__} (defaults: the shipped model)")
+    for field in dataclasses.fields(cls):
+        default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+        flag = "--" + field.name.replace("_", "-")
+        if field.name == "prior":
+            group.add_argument(flag, type=parse_prior, default=None, help=f"e.g. 'gaussian,sigma=1' (default {default})")
+        elif isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default {default}")
+        elif isinstance(default, list):
+            group.add_argument(flag, type=lambda s: [int(x) for x in s.split(",")], default=None,
+                               help=f"comma-separated, default {','.join(map(str, default))}")
+        else:
+            kind = type(default) if default is not None else (int if "max" in field.name else float)
+            kind = str if field.name in ("smiles_column",) else kind
+            group.add_argument(flag, type=kind, default=None, help=f"default {default}")
+
+
+def _config_from_args(cls, args: argparse.Namespace, base: dict | None = None):
+    values = dict(base or {})
+    for field in dataclasses.fields(cls):
+        value = getattr(args, field.name, None)
+        if value is not None:
+            values[field.name] = value
+    return from_dict(cls, values)
+
+
+def _read_smiles_arg(values: Sequence[str]) -> list[str]:
+    """SMILES given on the command line, or read from a file when the single value is a path."""
+    if len(values) == 1 and Path(values[0]).is_file():
+        from aae_core.data.molecules import read_table
+
+        frame, column = read_table(values[0])
+        return frame[column].astype(str).tolist()
+    return list(values)
+
+
+def _write_frame(frame: pd.DataFrame, out: str | None) -> None:
+    if out:
+        frame.to_csv(out, index=False)
+        print(f"wrote {len(frame)} rows to {out}", file=sys.stderr)
+    else:
+        frame.to_csv(sys.stdout, index=False)
+
+
+def _generator(path: str):
+    from aae_core.generation import MoleculeGenerator
+    from aae_core.registry import load_model
+
+    return MoleculeGenerator(load_model(path))
+
+
+# -- sub-commands ----------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from aae_core.pipeline import resume_molecules, train_molecules
+
+    bar = tqdm(unit="step", disable=args.quiet, dynamic_ncols=True)
+
+    def progress(event: str, record: dict) -> None:
+        if event == "data":
+            tqdm.write(_report_line(record))
+        elif event == "step":
+            bar.total = record["batches"]
+            bar.n = record["batch"]
+            bar.set_description(f"epoch {record['epoch'] + 1}")
+            bar.set_postfix({k: f"{record[k]:.3f}" for k in ("reconstruction", "discriminator", "generator", "kl")
+                             if k in record}, refresh=False)
+            bar.refresh()
+        elif event == "epoch":
+            tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+
+    if args.resume:
+        overrides = {k: getattr(args, k) for k in ("epochs", "time_budget_s") if getattr(args, k) is not None}
+        history = resume_molecules(args.out, overrides, callbacks=[progress])
+    else:
+        model_cfg = _config_from_args(ModelConfig, args)
+        train_cfg = _config_from_args(TrainConfig, args)
+        card = {"name": Path(args.out).stem, "command": "aae-lab " + shlex.join(sys.argv[1:]),
+                "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "aae_lab_version": __version__,
+                "torch": torch.__version__, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+                "threads": torch.get_num_threads()}
+        history = train_molecules(model_cfg, train_cfg, args.out, card, callbacks=[progress])
+    bar.close()
+    last = history.epochs[-1] if history.epochs else {}
+    print(f"checkpoint: {args.out}  epochs done: {len(history.epochs)}  last epoch: {json.dumps(last)}")
+    return 0
+
+
+def _report_line(report: dict) -> str:
+    rejected = ", ".join(f"{k} {v}" for k, v in report["rejected"].items() if v) or "none"
+    return f"data {report['source']}: read {report['rows_read']}, kept {report['kept']}, rejected: {rejected}"
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from aae_core import chem
+
+    generator = _generator(args.model)
+    smiles = generator.sample(args.n, args.temperature, args.greedy, args.seed, args.batch_size)
+    valid = [chem.mol_from_smiles(s) is not None for s in smiles]
+    _write_frame(pd.DataFrame({"smiles": smiles, "valid": valid}), args.out)
+    print(f"{sum(valid)}/{len(valid)} valid ({sum(valid) / len(valid):.3f})", file=sys.stderr)
+    return 0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    generator = _generator(args.model)
+    smiles = _read_smiles_arg(args.smiles)
+    z = generator.encode(smiles).numpy()
+    frame = pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])
+    frame.insert(0, "smiles", smiles)
+    if args.reconstruct:
+        frame.insert(1, "reconstruction", generator.decode(torch.from_numpy(z), greedy=True))
+    _write_frame(frame, args.out)
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    generator = _generator(args.model)
+    _write_frame(generator.interpolate(args.start, args.end, args.steps, args.method), args.out)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from aae_core.metrics import evaluate_cli
+
+    return evaluate_cli(args)
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    app = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+    if not app.is_file():
+        raise AAELabError(f"the dashboard is not installed next to aae_core (looked for {app})")
+    os.execvp(sys.executable, [sys.executable, "-m", "streamlit", "run", str(app),
+                               "--server.port", str(args.port), "--server.headless", "true"])
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aae-lab", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"aae-lab {__version__}")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: all cores)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a molecule model (AAE by default) and write a checkpoint")
+    train.add_argument("--out", required=True, help="checkpoint path (.safetensors), rewritten atomically")
+    train.add_argument("--resume", action="store_true", help="continue the run saved at --out")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_options(train, ModelConfig)
+    _add_config_options(train, TrainConfig)
+    train.set_defaults(func=cmd_train)
+
+    sample = sub.add_parser("sample", help="sample molecules from the prior and decode them (CSV)")
+    _model_option(sample)
+    sample.add_argument("-n", type=int, default=1000, help="number of samples (default 1000)")
+    sample.add_argument("--temperature", type=float, default=1.0)
+    sample.add_argument("--greedy", action="store_true", help="argmax decoding instead of sampling")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--batch-size", type=int, default=1000)
+    sample.add_argument("--out", help="CSV file (default: standard output)")
+    sample.set_defaults(func=cmd_sample)
+
+    encode = sub.add_parser("encode", help="latent codes of SMILES (CSV: smiles, z0..)")
+    _model_option(encode)
+    encode.add_argument("smiles", nargs="+", help="SMILES strings, or one .smi/.csv file")
+    encode.add_argument("--reconstruct", action="store_true", help="also decode each code back (greedy)")
+    encode.add_argument("--out", help="CSV file (default: standard output)")
+    encode.set_defaults(func=cmd_encode)
+
+    interp = sub.add_parser("interpolate", help="decode the latent path between two molecules")
+    _model_option(interp)
+    interp.add_argument("start")
+    interp.add_argument("end")
+    interp.add_argument("--steps", type=int, default=8)
+    interp.add_argument("--method", choices=["linear", "spherical"], default="linear")
+    interp.add_argument("--out", help="CSV file (default: standard output)")
+    interp.set_defaults(func=cmd_interpolate)
+
+    evaluate = sub.add_parser("evaluate", help="MOSES/GuacaMol metrics of a model's samples or a SMILES file")
+    _model_option(evaluate)
+    evaluate.add_argument("--samples", help="evaluate this SMILES file instead of sampling the model")
+    evaluate.add_argument("-n", type=int, default=10000, help="samples to draw from the model (default 10000)")
+    evaluate.add_argument("--temperature", type=float, default=1.0)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--reference", default="moses-test", help="reference set: 'moses-test' or a file")
+    evaluate.add_argument("--train", default="moses-train", help="training set for novelty: name or file")
+    evaluate.add_argument("--out", help="write the metrics as .csv or .json")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    dash = sub.add_parser("dashboard", help="open the Streamlit app on the shipped models")
+    dash.add_argument("--port", type=int, default=8501)
+    dash.set_defaults(func=cmd_dashboard)
+    return parser
+
+
+def _model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=str(SHIPPED_AAE), help="checkpoint (default: the shipped MOSES AAE)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return args.func(args)
+    except (AAELabError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (a resumable checkpoint is kept; continue with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

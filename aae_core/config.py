@@ -1,0 +1,106 @@
+"""Typed configurations. Unknown keys and out-of-range values raise :class:`ConfigError`.
+
+One vocabulary of names across model families: ``latent_dim, hidden_dim, num_layers, dropout,
+batch_size, lr, epochs, seed, prior``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from aae_core.exceptions import ConfigError
+
+CELLS = ("gru", "lstm")
+REPRESENTATIONS = ("smiles", "selfies")
+AUTOCAST = ("auto", "bf16", "off")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of a sequence autoencoder (defaults: the shipped molecule AAE)."""
+
+    model: str = "aae"  # registry name, see aae_core.registry
+    representation: str = "smiles"  # "smiles" or "selfies"
+    max_len: int = 100  # longest molecule in tokens
+    latent_dim: int = 64
+    embedding_dim: int = 32
+    hidden_dim: int = 256  # encoder hidden units per direction
+    num_layers: int = 1  # encoder layers
+    bidirectional: bool = True
+    decoder_hidden_dim: int = 512
+    decoder_num_layers: int = 1
+    cell: str = "gru"  # "gru" or "lstm"
+    dropout: float = 0.0
+    discriminator_dims: list[int] = field(default_factory=lambda: [640, 256])
+    prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 1.0})
+
+    def validate(self) -> ModelConfig:
+        _choice("cell", self.cell, CELLS)
+        _choice("representation", self.representation, REPRESENTATIONS)
+        for name in ("max_len", "latent_dim", "embedding_dim", "hidden_dim", "num_layers",
+                     "decoder_hidden_dim", "decoder_num_layers"):
+            _positive(name, getattr(self, name))
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        return self
+
+
+@dataclass
+class TrainConfig:
+    """How to train (defaults: the shipped molecule AAE run)."""
+
+    data: str = "moses-train"  # shipped name or path to a .smi/.csv/.sdf file
+    smiles_column: str | None = None
+    max_molecules: int | None = None  # use only the first N valid molecules
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 1e-3  # autoencoder (encoder + decoder) learning rate
+    discriminator_lr: float = 2e-4
+    generator_lr: float | None = None  # encoder-as-generator learning rate; None means discriminator_lr
+    pretrain_epochs: int = 0  # autoencoder-only epochs before adversarial training
+    grad_clip: float = 5.0
+    lr_gamma: float = 0.7  # StepLR decay of every optimizer each epoch after pretraining
+    seed: int = 0
+    device: str = "auto"  # "auto", "cpu", "cuda", "mps"
+    autocast: str = "auto"  # "auto" (bf16 on CPUs/GPUs that support it), "bf16", "off"
+    checkpoint_every: int = 500  # steps between checkpoints (one is always written at the end)
+    log_every: int = 10  # steps between history records
+    monitor_samples: int = 200  # prior samples decoded each epoch for validity/uniqueness
+    time_budget_s: float | None = None  # stop (with a checkpoint) after this many seconds
+
+    def validate(self) -> TrainConfig:
+        _choice("autocast", self.autocast, AUTOCAST)
+        for name in ("epochs", "batch_size", "checkpoint_every", "log_every"):
+            _positive(name, getattr(self, name))
+        for name in ("lr", "discriminator_lr", "grad_clip"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.pretrain_epochs < 0 or self.pretrain_epochs > self.epochs:
+            raise ConfigError(f"pretrain_epochs must be in [0, epochs={self.epochs}], got {self.pretrain_epochs}")
+        return self
+
+
+def _choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not allowed; choose one of {list(choices)}")
+
+
+def _positive(name: str, value) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def from_dict(cls, data: dict[str, Any] | None):
+    """Build dataclass ``cls`` from ``data``; raises :class:`ConfigError` naming unknown keys."""
+    data = dict(data or {})
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} key(s) {unknown}; known keys: {sorted(known)}")
+    return cls(**data).validate()
+
+
+def to_dict(config) -> dict[str, Any]:
+    return dataclasses.asdict(config)

@@ -1,0 +1,150 @@
+"""Use a trained sequence model: sample from the prior, encode, decode, interpolate, find neighbours.
+
+The sampling contract follows MOSES: ``sample(n) -> list[str]``, one decoded string per prior draw
+(invalid strings included, so validity can be measured).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.neighbors import NearestNeighbors
+
+from aae_core import chem
+from aae_core.exceptions import DataError
+from aae_core.registry import LoadedModel
+
+
+class MoleculeGenerator:
+    """Generation on top of a :class:`~aae_core.registry.LoadedModel` (AAE, VAE or AE)."""
+
+    def __init__(self, loaded: LoadedModel, device: str = "cpu"):
+        self.loaded = loaded
+        self.model = loaded.model.to(device).eval()
+        self.tokenizer = loaded.tokenizer
+        self.device = torch.device(device)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.loaded.config.latent_dim
+
+    def sample_prior(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """``n`` prior draws, (n, latent_dim) float32."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        return self.model.prior.sample(n, generator)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, temperature: float = 1.0, greedy: bool = False, seed: int | None = None,
+               batch_size: int = 1000) -> list[str]:
+        """Decode latent codes (n, latent_dim) to strings (canonical SMILES where valid, raw otherwise).
+
+        Raises
+        ------
+        ValueError
+            If ``temperature`` is not positive.
+        """
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        generator = torch.Generator(self.device).manual_seed(seed) if seed is not None else None
+        out: list[str] = []
+        for start in range(0, len(z), batch_size):
+            ids = self.model.decoder.generate(
+                z[start: start + batch_size].to(self.device), self.tokenizer.max_len, self.tokenizer.bos_id,
+                self.tokenizer.eos_id, temperature, greedy, generator)
+            out += [chem.canonicalize(s) or s for s in self.tokenizer.decode(ids)]
+        return out
+
+    def sample(self, n: int, temperature: float = 1.0, greedy: bool = False, seed: int | None = None,
+               batch_size: int = 1000) -> list[str]:
+        """Sample ``n`` molecules from the prior: z ~ p(z), x ~ p(x|z)."""
+        z = self.sample_prior(n, seed)
+        return self.decode(z, temperature, greedy, None if seed is None else seed + 1, batch_size)
+
+    @torch.no_grad()
+    def encode(self, smiles: Sequence[str], batch_size: int = 1000) -> torch.Tensor:
+        """Latent codes (n, latent_dim) of SMILES (for a VAE: the posterior means).
+
+        Raises
+        ------
+        DataError
+            If a SMILES does not parse (it is named).
+        TokenizerError
+            If a molecule has tokens outside the model's vocabulary or is too long.
+        """
+        canonical = []
+        for s in smiles:
+            c = chem.canonicalize(s)
+            if c is None:
+                raise DataError(f"{s!r} is not a valid SMILES (RDKit cannot parse it)")
+            canonical.append(c)
+        codes = []
+        for start in range(0, len(canonical), batch_size):
+            tokens, lengths = self.tokenizer.encode(canonical[start: start + batch_size])
+            batch = {"tokens": tokens.to(self.device), "lengths": lengths}
+            codes.append(self.model.encode(batch).float().cpu())
+        return torch.cat(codes) if codes else torch.zeros(0, self.latent_dim)
+
+    def reconstruct(self, smiles: Sequence[str], greedy: bool = True) -> list[str]:
+        """Encode then decode (greedy by default)."""
+        return self.decode(self.encode(smiles), greedy=greedy)
+
+    def interpolate(self, start: str, end: str, steps: int = 8, method: str = "linear") -> pd.DataFrame:
+        """Decode ``steps`` points on the path between two molecules' codes.
+
+        ``method`` is ``linear`` or ``spherical`` (slerp, Shoemake 1985; White 2016 "Sampling generative
+        networks"). Returns a frame with columns ``t``, ``smiles``, ``valid``.
+        """
+        if steps < 2:
+            raise ValueError(f"steps must be >= 2, got {steps}")
+        z = self.encode([start, end])
+        t = torch.linspace(0, 1, steps)
+        path = interpolate_codes(z[0], z[1], t, method)
+        smiles = self.decode(path, greedy=True)
+        return pd.DataFrame({"t": t.numpy(), "smiles": smiles,
+                             "valid": [chem.mol_from_smiles(s) is not None for s in smiles]})
+
+
+def interpolate_codes(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, method: str = "linear") -> torch.Tensor:
+    """Points between codes ``a`` and ``b`` (latent_dim,) at fractions ``t`` (steps,) -> (steps, latent_dim).
+
+    Raises
+    ------
+    ValueError
+        For a method other than ``linear`` or ``spherical``.
+    """
+    t = t[:, None]
+    if method == "linear":
+        return (1 - t) * a + t * b
+    if method != "spherical":
+        raise ValueError(f"unknown interpolation {method!r}; choose 'linear' or 'spherical'")
+    cos = torch.clamp(torch.dot(a, b) / (a.norm() * b.norm() + 1e-12), -1.0, 1.0)
+    omega = torch.arccos(cos)
+    if omega.abs() < 1e-6:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+class LatentIndex:
+    """Nearest neighbours in latent space (scikit-learn ``NearestNeighbors``, Euclidean).
+
+    Parameters
+    ----------
+    smiles : the indexed molecules; codes : their latent codes, (n, latent_dim).
+    """
+
+    def __init__(self, smiles: Sequence[str], codes: torch.Tensor | np.ndarray):
+        self.smiles = list(smiles)
+        self.codes = np.asarray(codes, dtype=np.float32)
+        if len(self.smiles) != len(self.codes) or not len(self.smiles):
+            raise ValueError("LatentIndex needs as many codes as molecules, and at least one")
+        self.index_ = NearestNeighbors().fit(self.codes)
+
+    def query(self, z: torch.Tensor | np.ndarray, k: int = 5) -> pd.DataFrame:
+        """The ``k`` indexed molecules nearest to one code ``z`` (latent_dim,): columns ``smiles``,
+        ``distance``, ``row``."""
+        k = min(k, len(self.smiles))
+        distance, row = self.index_.kneighbors(np.asarray(z, dtype=np.float32).reshape(1, -1), n_neighbors=k)
+        return pd.DataFrame({"smiles": [self.smiles[i] for i in row[0]], "distance": distance[0], "row": row[0]})

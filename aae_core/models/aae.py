@@ -1,0 +1,70 @@
+"""Adversarial autoencoder (Makhzani et al. 2015, arXiv:1511.05644, Sec. 2).
+
+A deterministic encoder q(z|x), a decoder p(x|z) and a discriminator D(z) that tells codes from prior
+samples. Modalities differ only in the encoder and decoder passed in. ``forward(batch, phase)`` returns
+the objective of one training phase, so one generic trainer (and PyTorch DDP) drives every model family.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aae_core.priors import Prior
+
+
+class AdversarialAutoencoder(nn.Module):
+    """Container of ``encoder``, ``decoder`` and ``discriminator`` with its ``prior``.
+
+    The encoder maps a batch dict to (batch, latent_dim); the decoder provides
+    ``reconstruction_loss(z, batch)``; the discriminator maps (batch, latent_dim) to logits.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module, prior: Prior,
+                 adversarial_weight: float = 1.0):
+        super().__init__()
+        self.encoder, self.decoder, self.discriminator = encoder, decoder, discriminator
+        self.prior = prior
+        self.adversarial_weight = adversarial_weight
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Latent codes, (batch, latent_dim) float."""
+        return self.encoder(batch)
+
+    def phases(self, pretraining: bool) -> list[str]:
+        """Training phases of one step, in order (only reconstruction while pretraining)."""
+        return ["autoencoder"] if pretraining else ["autoencoder", "discriminator", "generator"]
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters updated by each phase."""
+        return {
+            "autoencoder": [*self.encoder.parameters(), *self.decoder.parameters()],
+            "discriminator": list(self.discriminator.parameters()),
+            "generator": list(self.encoder.parameters()),
+        }
+
+    def forward(self, batch: dict[str, torch.Tensor], phase: str) -> dict[str, torch.Tensor]:
+        """Loss of one phase: a dict with ``loss`` (what that phase minimises) and named terms.
+
+        - ``autoencoder``: reconstruction loss of x -> z -> x (nats per token for sequences);
+        - ``discriminator``: binary cross-entropy of D on prior samples (label 1) vs ``z.detach()``
+          (label 0), Makhzani et al. Sec. 2 "regularization phase";
+        - ``generator``: the encoder is updated to make D label its codes 1 (non-saturating form).
+        """
+        if phase == "autoencoder":
+            loss = self.decoder.reconstruction_loss(self.encode(batch), batch)
+            return {"loss": loss, "reconstruction": loss}
+        if phase == "discriminator":
+            with torch.no_grad():
+                z = self.encode(batch).float()
+            prior = self.prior.sample(z.shape[0]).to(z.device)
+            logits = self.discriminator(torch.cat([prior, z])).float()
+            labels = torch.cat([torch.ones(len(prior)), torch.zeros(len(z))]).to(z.device)
+            loss = F.binary_cross_entropy_with_logits(logits, labels)
+            return {"loss": loss, "discriminator": loss}
+        if phase == "generator":
+            logits = self.discriminator(self.encode(batch)).float()
+            loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            return {"loss": self.adversarial_weight * loss, "generator": loss}
+        raise ValueError(f"unknown phase {phase!r}")

@@ -1,0 +1,121 @@
+"""Recurrent encoder and autoregressive decoder for token sequences (SMILES or SELFIES).
+
+The layout follows the MOSES AAE (Polykovskiy et al. 2020; Kadurin et al. 2017): embedding +
+bidirectional GRU/LSTM encoder whose last hidden states map linearly to the latent code, and a GRU/LSTM
+decoder whose initial state comes from ``z``. Here ``z`` is also concatenated to every decoder input,
+which keeps the decoder from ignoring the code.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class SequenceEncoder(nn.Module):
+    """Map a padded batch of token ids to one vector per molecule.
+
+    Parameters
+    ----------
+    out_dim : size of the output (``latent_dim`` for an AAE, ``2 * latent_dim`` for a VAE).
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, num_layers: int, cell: str,
+                 bidirectional: bool, dropout: float, out_dim: int):
+        super().__init__()
+        self.cell = cell
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.rnn = RNNS[cell](embedding_dim, hidden_dim, num_layers, batch_first=True,
+                              bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        directions = 2 if bidirectional else 1
+        self.directions = directions
+        self.output = nn.Linear(hidden_dim * directions, out_dim)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``batch["tokens"]`` (batch, seq_len) long, ``batch["lengths"]`` (batch,) long
+        -> (batch, out_dim) float."""
+        embedded = self.embedding(batch["tokens"])
+        packed = pack_padded_sequence(embedded, batch["lengths"].cpu(), batch_first=True, enforce_sorted=False)
+        _, state = self.rnn(packed)
+        hidden = state[0] if self.cell == "lstm" else state
+        last_layer = hidden[-self.directions:]  # (directions, batch, hidden_dim)
+        return self.output(torch.cat(list(last_layer), dim=-1))
+
+
+class SequenceDecoder(nn.Module):
+    """Autoregressive decoder p(x | z): at each step it reads the previous token and ``z``."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, num_layers: int, cell: str,
+                 dropout: float, latent_dim: int):
+        super().__init__()
+        self.cell, self.num_layers, self.hidden_dim = cell, num_layers, hidden_dim
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.latent_to_hidden = nn.Linear(latent_dim, num_layers * hidden_dim)
+        self.rnn = RNNS[cell](embedding_dim + latent_dim, hidden_dim, num_layers, batch_first=True,
+                              dropout=dropout if num_layers > 1 else 0.0)
+        self.output = nn.Linear(hidden_dim, vocab_size)
+
+    def initial_state(self, z: torch.Tensor):
+        """Recurrent state (num_layers, batch, hidden_dim) computed from ``z`` (batch, latent_dim)."""
+        h = torch.tanh(self.latent_to_hidden(z)).view(z.shape[0], self.num_layers, self.hidden_dim)
+        h = h.transpose(0, 1).contiguous()
+        return (h, torch.zeros_like(h)) if self.cell == "lstm" else h
+
+    def forward(self, z: torch.Tensor, tokens: torch.Tensor, state=None):
+        """Teacher-forced logits.
+
+        Parameters
+        ----------
+        z : (batch, latent_dim) float
+        tokens : (batch, steps) long, the inputs (``<bos>`` first)
+
+        Returns
+        -------
+        logits : (batch, steps, vocab_size), and the final recurrent state.
+        """
+        if state is None:
+            state = self.initial_state(z)
+        inputs = torch.cat([self.embedding(tokens), z[:, None, :].expand(-1, tokens.shape[1], -1)], dim=-1)
+        out, state = self.rnn(inputs, state)
+        return self.output(out), state
+
+    def reconstruction_loss(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean cross-entropy per target token in nats (padding excluded), a scalar."""
+        tokens = batch["tokens"]
+        logits, _ = self(z, tokens[:, :-1])
+        return F.cross_entropy(logits.float().flatten(0, 1), tokens[:, 1:].flatten(), ignore_index=0)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, max_len: int, bos_id: int, eos_id: int, temperature: float = 1.0,
+                 greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode ``z`` (batch, latent_dim) token by token.
+
+        Stops as soon as every row has produced ``<eos>`` (or after ``max_len`` tokens).
+
+        Returns
+        -------
+        (batch, steps) long tensor of generated ids, without ``<bos>``; rows are padded with 0
+        after their ``<eos>``.
+        """
+        batch = z.shape[0]
+        token = torch.full((batch, 1), bos_id, dtype=torch.long, device=z.device)
+        finished = torch.zeros(batch, dtype=torch.bool, device=z.device)
+        state, out = None, []
+        for _ in range(max_len + 1):
+            logits, state = self(z, token, state)
+            logits = logits[:, -1].float()
+            if greedy:
+                token = logits.argmax(-1, keepdim=True)
+            else:
+                probs = torch.softmax(logits / temperature, dim=-1)
+                token = torch.multinomial(probs, 1, generator=generator)
+            token = token.masked_fill(finished[:, None], 0)
+            out.append(token)
+            finished |= token[:, 0] == eos_id
+            if finished.all():
+                break
+        return torch.cat(out, dim=1)

@@ -1,0 +1,76 @@
+"""Train a molecule model end to end: load and validate data, fit the tokenizer, build, train, save.
+
+Used by ``aae-lab train`` and the dashboard's Train page (which runs it in a worker thread).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from aae_core import chem
+from aae_core.checkpoints import load_checkpoint
+from aae_core.config import ModelConfig, TrainConfig, from_dict, to_dict
+from aae_core.data.molecules import LoadReport, load_molecules
+from aae_core.data.sequences import SequenceDataset
+from aae_core.data.tokenizers import Tokenizer, make_tokenizer
+from aae_core.registry import build_model
+from aae_core.training import Callback, History, Trainer, seed_everything
+
+
+def validity_monitor(tokenizer: Tokenizer, n: int, seed: int = 1234):
+    """Monitor for :class:`~aae_core.training.Trainer`: validity and uniqueness of ``n`` prior samples."""
+
+    def monitor(model) -> dict[str, float]:
+        from aae_core.generation import MoleculeGenerator
+        from aae_core.registry import LoadedModel
+
+        device = str(next(model.parameters()).device)
+        generator = MoleculeGenerator(LoadedModel(model, tokenizer, None, {}, Path(".")), device=device)
+        samples = generator.sample(n, seed=seed)
+        valid = [s for s in samples if chem.mol_from_smiles(s) is not None]
+        return {"validity": len(valid) / n, "uniqueness": len(set(valid)) / max(len(valid), 1)}
+
+    return monitor
+
+
+def prepare_data(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer: Tokenizer | None = None,
+                 ) -> tuple[SequenceDataset, Tokenizer, LoadReport]:
+    """Load ``train_cfg.data``, fit a tokenizer (unless one is given) and tokenize."""
+    fresh = make_tokenizer(model_cfg.representation, model_cfg.max_len)
+    molecules = load_molecules(train_cfg.data, train_cfg.smiles_column, tokenizer=tokenizer or fresh,
+                               max_len=model_cfg.max_len, max_rows=train_cfg.max_molecules)
+    tokenizer = tokenizer or fresh.fit(molecules.smiles)
+    return SequenceDataset(molecules.smiles, tokenizer), tokenizer, molecules.report
+
+
+def train_molecules(model_cfg: ModelConfig, train_cfg: TrainConfig, out: str | Path, card: dict | None = None,
+                    callbacks: list[Callback] | None = None, stop_event: threading.Event | None = None,
+                    ) -> History:
+    """Train a new molecule model and write its checkpoint to ``out``."""
+    seed_everything(train_cfg.seed)
+    dataset, tokenizer, report = prepare_data(model_cfg, train_cfg)
+    for callback in callbacks or []:
+        callback("data", report.to_dict())
+    model = build_model(model_cfg, tokenizer.vocab_size)
+    meta = {"model_config": to_dict(model_cfg), "tokenizer": tokenizer.to_dict(),
+            "data_report": report.to_dict(), "card": card or {}}
+    trainer = Trainer(model, dataset, train_cfg, meta, out, validity_monitor(tokenizer, train_cfg.monitor_samples),
+                      callbacks, stop_event)
+    return trainer.fit()
+
+
+def resume_molecules(path: str | Path, overrides: dict | None = None, callbacks: list[Callback] | None = None,
+                     stop_event: threading.Event | None = None) -> History:
+    """Continue the run saved at ``path`` with its own configuration; ``overrides`` may change
+    ``epochs`` or ``time_budget_s`` (e.g. to train longer)."""
+    meta = load_checkpoint(path).meta
+    model_cfg = from_dict(ModelConfig, meta["model_config"])
+    train_cfg = from_dict(TrainConfig, {**meta["train_config"], **(overrides or {})})
+    tokenizer = Tokenizer.from_dict(meta["tokenizer"])
+    dataset, _, _ = prepare_data(model_cfg, train_cfg, tokenizer)
+    model = build_model(model_cfg, tokenizer.vocab_size)
+    keep = {k: meta[k] for k in ("model_config", "tokenizer", "data_report", "card") if k in meta}
+    trainer = Trainer(model, dataset, train_cfg, keep, path, validity_monitor(tokenizer, train_cfg.monitor_samples),
+                      callbacks, stop_event).resume()
+    return trainer.fit()
