@@ -46,7 +46,7 @@ def _add_config_options(parser: argparse.ArgumentParser, cls) -> None:
         default = field.default_factory() if field.default is dataclasses.MISSING else field.default
         flag = "--" + field.name.replace("_", "-")
         if field.name == "prior":
-            group.add_argument(flag, type=parse_prior, default=None, help=f"e.g. 'gaussian,sigma=1' (default {default})")
+            group.add_argument(flag, type=parse_prior, default=None, help=f"e.g. 'gaussian,sigma=1'; default {default}")
         elif isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default {default}")
         elif isinstance(default, list):

@@ -114,11 +114,12 @@ METRIC_DIRECTIONS = {name: "higher" for name in METRIC_COLUMNS} | {
     "weight": "lower",
 }
 
-#: Published MOSES results: means over three runs of 30,000 samples each against the MOSES test split
-#: (Polykovskiy et al. 2020, Table 2; the same numbers, to four decimals, in the MOSES README; the
-#: standard deviations and the TestSF columns are left out). Rounded to three decimals: AAE 0.937, 1.0,
-#: 0.997, 0.556, 0.608, 0.991, 0.902, 0.856, 0.850, 0.996, 0.793; VAE 0.977, 1.0, 0.998, 0.099, 0.626,
-#: 0.999, 0.939, 0.856, 0.850, 0.997, 0.695.
+#: Published MOSES results: means over several training runs, 30,000 samples each, evaluated against the
+#: MOSES test split (Polykovskiy et al. 2020, baseline results table; the same means, to four decimals, in
+#: the README of github.com/molecularsets/moses; standard deviations and the TestSF columns left out).
+#: Rounded half up to three decimals they read AAE 0.937, 1.0, 0.997, 0.556, 0.608, 0.991, 0.902, 0.856,
+#: 0.850, 0.996, 0.793 and VAE 0.977, 1.0, 0.998, 0.099, 0.626, 0.999, 0.939, 0.856, 0.850, 0.997, 0.695.
+#: The paper publishes no property distances or GuacaMol scores.
 MOSES_PAPER: dict[str, dict[str, float]] = {
     "AAE": {
         "valid": 0.9368,
