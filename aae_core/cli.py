@@ -50,8 +50,9 @@ def _add_config_options(parser: argparse.ArgumentParser, cls) -> None:
         elif isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default {default}")
         elif isinstance(default, list):
-            group.add_argument(flag, type=lambda s: [int(x) for x in s.split(",")], default=None,
-                               help=f"comma-separated, default {','.join(map(str, default))}")
+            item = str if "str" in str(field.type) else int
+            group.add_argument(flag, type=lambda s, item=item: [item(x) for x in s.split(",")], default=None,
+                               help=f"comma-separated, default {','.join(map(str, default)) or 'none'}")
         else:
             kind = type(default) if default is not None else (int if "max" in field.name else float)
             kind = str if field.name in ("smiles_column",) else kind
@@ -94,40 +95,61 @@ def _generator(path: str):
 
 # -- sub-commands ----------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from aae_core.pipeline import resume_molecules, train_molecules
+    from aae_core.training import init_distributed
 
-    bar = tqdm(unit="step", disable=args.quiet, dynamic_ncols=True)
-
-    def progress(event: str, record: dict) -> None:
-        if event == "data":
-            tqdm.write(_report_line(record))
-        elif event == "step":
-            bar.total = record["batches"]
-            bar.n = record["batch"]
-            bar.set_description(f"epoch {record['epoch'] + 1}")
-            bar.set_postfix({k: f"{record[k]:.3f}" for k in ("reconstruction", "discriminator", "generator", "kl")
-                             if k in record}, refresh=False)
-            bar.refresh()
-        elif event == "epoch":
-            tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
-
-    if args.resume:
-        overrides = {k: getattr(args, k) for k in ("epochs", "time_budget_s") if getattr(args, k) is not None}
-        history = resume_molecules(args.out, overrides, callbacks=[progress])
-    else:
-        model_cfg = _config_from_args(ModelConfig, args)
-        train_cfg = _config_from_args(TrainConfig, args)
-        card = {"name": Path(args.out).stem, "command": "aae-lab " + shlex.join(sys.argv[1:]),
-                "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "aae_lab_version": __version__,
-                "torch": torch.__version__, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-                "threads": torch.get_num_threads()}
-        history = train_molecules(model_cfg, train_cfg, args.out, card, callbacks=[progress])
-    bar.close()
+    distributed = init_distributed()
+    progress = TrainProgress(quiet=args.quiet or (distributed and torch.distributed.get_rank() > 0))
+    try:
+        if args.resume:
+            overrides = {k: getattr(args, k) for k in ("epochs", "time_budget_s") if getattr(args, k) is not None}
+            history = resume_molecules(args.out, overrides, callbacks=[progress])
+        else:
+            model_cfg = _config_from_args(ModelConfig, args)
+            train_cfg = _config_from_args(TrainConfig, args)
+            history = train_molecules(model_cfg, train_cfg, args.out, _card(args), callbacks=[progress])
+    finally:
+        progress.close()
     last = history.epochs[-1] if history.epochs else {}
     print(f"checkpoint: {args.out}  epochs done: {len(history.epochs)}  last epoch: {json.dumps(last)}")
     return 0
+
+
+def _card(args: argparse.Namespace) -> dict:
+    return {"name": Path(args.out).stem, "command": "aae-lab " + shlex.join(args.argv),
+            "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "aae_lab_version": __version__,
+            "torch": torch.__version__, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+            "threads": torch.get_num_threads()}
+
+
+class TrainProgress:
+    """Trainer callback: a tqdm bar over the batches of the current epoch, one JSON line per epoch."""
+
+    TERMS = ("reconstruction", "discriminator", "generator", "kl")
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar = quiet, None
+
+    def __call__(self, event: str, record: dict) -> None:
+        from tqdm import tqdm
+
+        if event == "data":
+            print(_report_line(record), file=sys.stderr)
+        elif event == "step" and not self.quiet:
+            if self.bar is None or self.bar.total != record["batches"] or record["batch"] < self.bar.n:
+                self.close()
+                self.bar = tqdm(total=record["batches"], initial=record["batch"] - 1, unit="batch", dynamic_ncols=True)
+            self.bar.set_description(f"epoch {record['epoch'] + 1}")
+            self.bar.set_postfix({k: f"{record[k]:.3f}" for k in self.TERMS if k in record}, refresh=False)
+            self.bar.update(record["batch"] - self.bar.n)
+        elif event == "epoch":
+            print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}),
+                  file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _report_line(report: dict) -> str:
@@ -244,6 +266,7 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

@@ -35,6 +35,11 @@ class ModelConfig:
     dropout: float = 0.0
     discriminator_dims: list[int] = field(default_factory=lambda: [640, 256])
     prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 1.0})
+    kl_weight: float = 1.0  # VAE: weight of the KL term after annealing (1: the plain ELBO)
+    kl_anneal_steps: int = 0  # VAE: steps of linear KL warm-up from 0 to kl_weight (0: none)
+    free_bits: float = 0.0  # VAE: nats per latent dimension below which KL is not penalised
+    properties: list[str] = field(default_factory=list)  # vae-property: e.g. ["QED", "logP", "SA"]
+    property_weight: float = 1.0  # vae-property: weight of the property regression loss
 
     def validate(self) -> ModelConfig:
         _choice("cell", self.cell, CELLS)
@@ -44,7 +49,24 @@ class ModelConfig:
             _positive(name, getattr(self, name))
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("kl_weight", "kl_anneal_steps", "free_bits", "property_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        self._validate_properties()
         return self
+
+    def _validate_properties(self) -> None:
+        if (self.model == "vae-property") != bool(self.properties):
+            raise ConfigError(f"properties={self.properties} with model={self.model!r}: the 'vae-property' model "
+                              "needs properties (e.g. QED,logP,SA) and the other models take none")
+        if not self.properties:
+            return
+        from aae_core.chem import PROPERTY_NAMES  # lazily: RDKit is needed only here
+
+        for name in self.properties:
+            _choice("properties", name, PROPERTY_NAMES)
+        if len(set(self.properties)) != len(self.properties):
+            raise ConfigError(f"properties {self.properties} name one property twice")
 
 
 @dataclass

@@ -8,6 +8,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import torch
+
 from aae_core import chem
 from aae_core.checkpoints import load_checkpoint
 from aae_core.config import ModelConfig, TrainConfig, from_dict, to_dict
@@ -34,14 +36,37 @@ def validity_monitor(tokenizer: Tokenizer, n: int, seed: int = 1234):
     return monitor
 
 
+class PropertyDataset:
+    """A :class:`SequenceDataset` whose batches also hold ``properties``, (batch, k) float32."""
+
+    def __init__(self, dataset: SequenceDataset, values: torch.Tensor):
+        self.dataset, self.values = dataset, values
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {**self.dataset.batch(indices), "properties": self.values[indices]}
+
+
+def property_values(smiles: list[str], names: list[str]) -> torch.Tensor:
+    """Properties ``names`` (see :data:`aae_core.chem.PROPERTY_NAMES`) of valid SMILES, (n, k) float32."""
+    return torch.tensor([[row[name] for name in names] for row in chem.properties_of_smiles(smiles)],
+                        dtype=torch.float32)
+
+
 def prepare_data(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer: Tokenizer | None = None,
-                 ) -> tuple[SequenceDataset, Tokenizer, LoadReport]:
-    """Load ``train_cfg.data``, fit a tokenizer (unless one is given) and tokenize."""
+                 ) -> tuple[SequenceDataset | PropertyDataset, Tokenizer, LoadReport]:
+    """Load ``train_cfg.data``, fit a tokenizer (unless one is given) and tokenize; with
+    ``model_cfg.properties``, also compute those properties of every molecule."""
     fresh = make_tokenizer(model_cfg.representation, model_cfg.max_len)
     molecules = load_molecules(train_cfg.data, train_cfg.smiles_column, tokenizer=tokenizer or fresh,
                                max_len=model_cfg.max_len, max_rows=train_cfg.max_molecules)
     tokenizer = tokenizer or fresh.fit(molecules.smiles)
-    return SequenceDataset(molecules.smiles, tokenizer), tokenizer, molecules.report
+    dataset = SequenceDataset(molecules.smiles, tokenizer)
+    if model_cfg.properties:
+        dataset = PropertyDataset(dataset, property_values(molecules.smiles, model_cfg.properties))
+    return dataset, tokenizer, molecules.report
 
 
 def train_molecules(model_cfg: ModelConfig, train_cfg: TrainConfig, out: str | Path, card: dict | None = None,
@@ -53,6 +78,8 @@ def train_molecules(model_cfg: ModelConfig, train_cfg: TrainConfig, out: str | P
     for callback in callbacks or []:
         callback("data", report.to_dict())
     model = build_model(model_cfg, tokenizer.vocab_size)
+    if model_cfg.properties:
+        model.property_head.fit_scaling(dataset.values)
     meta = {"model_config": to_dict(model_cfg), "tokenizer": tokenizer.to_dict(),
             "data_report": report.to_dict(), "card": card or {}}
     trainer = Trainer(model, dataset, train_cfg, meta, out, validity_monitor(tokenizer, train_cfg.monitor_samples),

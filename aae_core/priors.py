@@ -2,7 +2,8 @@
 
 Each prior has ``sample(n, generator) -> (n, dim)`` float32 samples and ``log_prob(z) -> (n,)``.
 Makhzani et al. 2015 ("Adversarial Autoencoders", arXiv:1511.05644) use a Gaussian, a mixture of 10
-2-D Gaussians and a swiss roll; :func:`make_prior` builds one from a plain dict (as stored in configs).
+2-D Gaussians, a swiss roll and (for class codes) a categorical; :func:`make_prior` builds one from a plain
+dict (as stored in configs).
 """
 
 from __future__ import annotations
@@ -124,7 +125,65 @@ class UniformPrior(Prior):
         return {"name": self.name, "dim": self.dim, "low": self.low, "high": self.high}
 
 
-PRIORS: dict[str, type[Prior]] = {p.name: p for p in (GaussianPrior, MixturePrior, UniformPrior)}
+class SwissRollPrior(Prior):
+    """2-D swiss roll (Makhzani et al. 2015, Fig. 2 and 6b): the spiral c(u) = radius * sqrt(u) * (cos a, sin a),
+    a = 2 pi turns sqrt(u), u ~ U(0, 1), blurred by N(0, sigma^2 I).
+
+    ``turns`` full turns of the spiral; ``log_prob`` integrates the noise over u numerically (midpoint rule
+    on ``QUADRATURE`` points), exact up to that quadrature.
+    """
+
+    name = "swiss_roll"
+    QUADRATURE = 512
+
+    def __init__(self, dim: int = 2, radius: float = 4.0, turns: float = 2.0, sigma: float = 0.15):
+        super().__init__(dim)
+        if dim != 2 or radius <= 0 or turns <= 0 or sigma <= 0:
+            raise ConfigError("swiss roll prior needs dim == 2 and radius, turns, sigma > 0; "
+                              f"got dim={dim}, radius={radius}, turns={turns}, sigma={sigma}")
+        self.radius, self.turns, self.sigma = float(radius), float(turns), float(sigma)
+
+    def curve(self, u: torch.Tensor) -> torch.Tensor:
+        """Points of the noiseless spiral at positions ``u`` (n,) in [0, 1] -> (n, 2)."""
+        root = u.float().sqrt()
+        angle = 2 * math.pi * self.turns * root
+        return self.radius * root[:, None] * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+
+    def sample(self, n, generator=None):
+        u = torch.rand(n, generator=generator)
+        return self.curve(u) + torch.randn(n, 2, generator=generator) * self.sigma
+
+    def log_prob(self, z):
+        u = (torch.arange(self.QUADRATURE, dtype=torch.float32) + 0.5) / self.QUADRATURE
+        normal = torch.distributions.Normal(0.0, self.sigma)
+        per_point = normal.log_prob(z.float()[:, None, :] - self.curve(u)[None]).sum(-1)
+        return torch.logsumexp(per_point, dim=1) - math.log(self.QUADRATURE)
+
+    def to_dict(self):
+        return {"name": self.name, "dim": self.dim, "radius": self.radius, "turns": self.turns, "sigma": self.sigma}
+
+
+class CategoricalPrior(Prior):
+    """Uniform categorical over ``dim`` classes as one-hot vectors: the prior of the class code y of the
+    semi-supervised AAE and of unsupervised clustering (Makhzani et al. 2015, Sec. 5 and 6)."""
+
+    name = "categorical"
+
+    def sample(self, n, generator=None):
+        classes = torch.randint(self.dim, (n,), generator=generator)
+        return torch.nn.functional.one_hot(classes, self.dim).float()
+
+    def log_prob(self, z):
+        one_hot = ((z == 0) | (z == 1)).all(-1) & (z.sum(-1) == 1)
+        value = -math.log(self.dim)
+        return torch.where(one_hot, torch.full(one_hot.shape, value), torch.full(one_hot.shape, -math.inf))
+
+    def to_dict(self):
+        return {"name": self.name, "dim": self.dim}
+
+
+PRIORS: dict[str, type[Prior]] = {p.name: p for p in (GaussianPrior, MixturePrior, UniformPrior, SwissRollPrior,
+                                                      CategoricalPrior)}
 
 
 def make_prior(spec: dict) -> Prior:

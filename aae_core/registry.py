@@ -18,9 +18,11 @@ from aae_core.config import ModelConfig, from_dict
 from aae_core.data.tokenizers import Tokenizer
 from aae_core.exceptions import CheckpointError, ConfigError
 from aae_core.models.aae import AdversarialAutoencoder
+from aae_core.models.autoencoder import Autoencoder
 from aae_core.models.discriminator import Discriminator
 from aae_core.models.sequence import SequenceDecoder, SequenceEncoder
-from aae_core.priors import make_prior
+from aae_core.models.vae import PropertyHead, VariationalAutoencoder
+from aae_core.priors import GaussianPrior, make_prior
 
 
 def sequence_parts(cfg: ModelConfig, vocab_size: int, encoder_out: int) -> tuple[SequenceEncoder, SequenceDecoder]:
@@ -39,7 +41,27 @@ def build_aae(cfg: ModelConfig, vocab_size: int) -> AdversarialAutoencoder:
     return AdversarialAutoencoder(encoder, decoder, Discriminator(cfg.latent_dim, cfg.discriminator_dims), prior)
 
 
-MODELS: dict[str, Callable[[ModelConfig, int], nn.Module]] = {"aae": build_aae}
+def build_ae(cfg: ModelConfig, vocab_size: int) -> Autoencoder:
+    """Sequence autoencoder trained on reconstruction only; samples are drawn from ``cfg.prior``."""
+    encoder, decoder = sequence_parts(cfg, vocab_size, cfg.latent_dim)
+    return Autoencoder(encoder, decoder, make_prior({**cfg.prior, "dim": cfg.latent_dim}))
+
+
+def build_vae(cfg: ModelConfig, vocab_size: int) -> VariationalAutoencoder:
+    """Sequence VAE (Kingma & Welling 2014), with a property head when ``cfg.properties`` is set
+    (Gomez-Bombarelli et al. 2018). Raises :class:`ConfigError` for a prior other than N(0, I)."""
+    prior = make_prior({**cfg.prior, "dim": cfg.latent_dim})
+    if not (isinstance(prior, GaussianPrior) and prior.sigma == 1.0):
+        raise ConfigError(f"the VAE's KL term is against N(0, I); leave prior at its default, got {cfg.prior}")
+    encoder, decoder = sequence_parts(cfg, vocab_size, 2 * cfg.latent_dim)
+    head = PropertyHead(cfg.latent_dim, len(cfg.properties), cfg.hidden_dim) if cfg.properties else None
+    return VariationalAutoencoder(encoder, decoder, cfg.latent_dim, cfg.kl_weight, cfg.kl_anneal_steps,
+                                  cfg.free_bits, head, cfg.property_weight)
+
+
+MODELS: dict[str, Callable[[ModelConfig, int], nn.Module]] = {
+    "aae": build_aae, "ae": build_ae, "vae": build_vae, "vae-property": build_vae,
+}
 
 
 def build_model(cfg: ModelConfig, vocab_size: int) -> nn.Module:

@@ -11,6 +11,7 @@ global batch of ``batch_size * world_size``.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,18 @@ def use_bf16(setting: str, device: torch.device) -> bool:
 
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
+
+
+def init_distributed() -> bool:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1): NCCL on CUDA, gloo
+    otherwise; each rank uses GPU ``LOCAL_RANK``. Returns whether training is distributed."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return dist.is_initialized()
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend)
+    return True
 
 
 @dataclass
@@ -212,7 +225,8 @@ class Trainer:
             out["loss"].backward()
             nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], self.config.grad_clip)
             optimizer.step()
-            terms.update({k: float(v.detach()) for k, v in out.items() if k != "loss"})
+            terms.update({k: v.detach().float() for k, v in out.items() if k != "loss"})
+        terms = self._mean_over_ranks(terms)
         bad = {k: v for k, v in terms.items() if not math.isfinite(v)}
         if bad:
             where = (f"the last good checkpoint (step {self.last_checkpoint_step}) is kept at {self.path}"
@@ -220,6 +234,14 @@ class Trainer:
             raise TrainingError(f"loss became non-finite at step {self.state.step + 1} ({bad}); {where}. "
                                 "Lower the learning rate or grad_clip and resume.")
         return terms
+
+    def _mean_over_ranks(self, terms: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Loss terms averaged over ranks (the loss of the global batch, up to token weighting)."""
+        values = torch.stack(list(terms.values())) if terms else torch.zeros(0)
+        if self.world > 1:
+            dist.all_reduce(values)
+            values /= self.world
+        return dict(zip(terms, values.tolist(), strict=True))
 
     def _end_epoch(self, sums: dict[str, float], count: int, started: float, base_elapsed: float) -> None:
         state = self.state

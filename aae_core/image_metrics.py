@@ -1,0 +1,65 @@
+"""Classification and clustering accuracy of categorical image models (Makhzani et al. 2015, Sec. 5-6).
+
+Cluster accuracy follows Sec. 6: each cluster is given one label (here the majority label of its
+members in a reference set) and every member counts as classified with that label.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from aae_core.exceptions import DataError
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Most likely class (or cluster) under q(y|x), (n,) int64, for ``images`` (n, pixels) float32."""
+    model.eval()
+    device = next(model.parameters()).device
+    x = torch.as_tensor(images, dtype=torch.float32)
+    parts = [model.classify({"x": x[i: i + batch_size].to(device)}).argmax(-1).cpu()
+             for i in range(0, len(x), batch_size)]
+    return torch.cat(parts).numpy()
+
+
+def majority_mapping(clusters: np.ndarray, labels: np.ndarray, num_clusters: int) -> np.ndarray:
+    """(num_clusters,) label given to each cluster: the most common label among its members (clusters with
+    no member get -1, which never matches)."""
+    mapping = np.full(num_clusters, -1, dtype=np.int64)
+    for c in range(num_clusters):
+        members = labels[clusters == c]
+        if len(members):
+            mapping[c] = np.bincount(members).argmax()
+    return mapping
+
+
+def cluster_accuracy(clusters: np.ndarray, labels: np.ndarray, mapping: np.ndarray | None = None) -> float:
+    """Fraction of rows whose cluster's label equals their own label.
+
+    Parameters
+    ----------
+    clusters, labels : (n,) int cluster ids and true labels.
+    mapping : label of each cluster (e.g. from the training set); default: the majority mapping of
+        ``clusters`` and ``labels`` themselves.
+    """
+    clusters, labels = np.asarray(clusters), np.asarray(labels)
+    if clusters.shape != labels.shape or clusters.ndim != 1 or not len(labels):
+        raise DataError(f"need two equal-length 1-D arrays, got shapes {clusters.shape} and {labels.shape}")
+    if mapping is None:
+        mapping = majority_mapping(clusters, labels, int(clusters.max()) + 1)
+    return float((mapping[clusters] == labels).mean())
+
+
+def evaluate_classifier(model: nn.Module, prepared, clustering: bool) -> dict[str, float]:
+    """Held-out accuracy of a semi-supervised model, or for clustering the cluster accuracy on the training
+    rows and on the held-out rows (mapped with the training rows' majority labels)."""
+    held = prepared.held_out
+    held_pred = predict(model, held.images)
+    if not clustering:
+        return {"held_out_accuracy": float((held_pred == held.labels).mean())}
+    train_pred = predict(model, prepared.train.images)
+    mapping = majority_mapping(train_pred, prepared.train.labels, model.num_classes)
+    return {"train_cluster_accuracy": cluster_accuracy(train_pred, prepared.train.labels, mapping),
+            "held_out_cluster_accuracy": cluster_accuracy(held_pred, held.labels, mapping)}

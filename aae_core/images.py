@@ -1,0 +1,200 @@
+"""Image models end to end: configuration, the five model families, data preparation, training with the
+shared :class:`~aae_core.training.Trainer`, and loading a trained image model back.
+
+Families (``ImageConfig.model``), all Makhzani et al. 2015 (arXiv:1511.05644):
+
+- ``aae``: unsupervised AAE with any prior (Sec. 2/3; Gaussian, mixture, swiss roll, uniform);
+- ``supervised``: the decoder also reads the one-hot label, so z holds only style (Sec. 4);
+- ``label-prior``: mixture prior whose components are matched to labels (Sec. 2.3);
+- ``semi-supervised``: categorical class code + style code, a few labels (Sec. 5);
+- ``clustering``: the same with ``num_classes`` clusters and no labels (Sec. 6).
+
+Used by ``aae-lab train-images``, the dashboard's digit pages and bench/bench_images.py.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from aae_core.checkpoints import Checkpoint
+from aae_core.config import TrainConfig, from_dict, to_dict
+from aae_core.data.images import ImageData, ImageDataset, choose_labelled, load_images, stratified_split
+from aae_core.exceptions import ConfigError
+from aae_core.models.aae import AdversarialAutoencoder
+from aae_core.models.discriminator import Discriminator
+from aae_core.models.image import ImageDecoder, ImageEncoder
+from aae_core.models.label_prior import LabelPriorAAE
+from aae_core.models.semisupervised import CategoricalAAE
+from aae_core.priors import make_prior
+from aae_core.training import Callback, History, Trainer, seed_everything
+
+MODALITY = "images"
+
+
+@dataclass
+class ImageConfig:
+    """What to train on which images (defaults: the unsupervised AAE on the embedded 8x8 digits)."""
+
+    model: str = "aae"  # aae | supervised | label-prior | semi-supervised | clustering
+    data: str = "digits"  # "digits" (embedded), an .npz archive, or an IDX images file
+    labels: str | None = None  # IDX labels file (default: the MNIST sibling of the images file)
+    split: str = "train"  # .npz split: reads x_<split>, y_<split>
+    max_images: int | None = None  # keep only the first N images
+    holdout: float = 0.0  # held out for evaluation, stratified: a fraction (< 1) or a count
+    split_seed: int = 0  # seed of the held-out split and of the choice of labelled images
+    num_labels: int | None = None  # labelled images (label-prior, semi-supervised), equal per class; None: all
+    labelled_batch_size: int = 100  # labelled minibatch of the semi-supervised phase (drawn with replacement)
+    latent_dim: int = 2  # z (the style code for supervised / semi-supervised / clustering)
+    num_classes: int = 10  # classes, or clusters K for clustering
+    hidden_dim: int = 1000
+    num_layers: int = 2
+    dropout: float = 0.0
+    discriminator_dims: list[int] = field(default_factory=lambda: [1000, 1000])
+    prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 5.0})
+
+    def validate(self) -> ImageConfig:
+        if self.model not in IMAGE_MODELS:
+            raise ConfigError(f"model={self.model!r} is not an image model; choose one of {sorted(IMAGE_MODELS)}")
+        for name in ("latent_dim", "num_classes", "hidden_dim", "num_layers", "labelled_batch_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not 0 <= self.dropout < 1 or self.holdout < 0:
+            raise ConfigError(f"need 0 <= dropout < 1 and holdout >= 0; got {self.dropout}, {self.holdout}")
+        if self.num_labels is not None and self.model not in ("label-prior", "semi-supervised"):
+            raise ConfigError(f"num_labels applies to label-prior and semi-supervised models, not {self.model!r}")
+        return self
+
+    @property
+    def uses_labels(self) -> bool:
+        return self.model in ("supervised", "label-prior", "semi-supervised")
+
+
+# -- model families --------------------------------------------------------------------------------
+def _aae(cfg: ImageConfig, pixels: int) -> AdversarialAutoencoder:
+    num_classes = cfg.num_classes if cfg.model == "supervised" else 0
+    encoder = ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, cfg.latent_dim, cfg.dropout)
+    decoder = ImageDecoder(cfg.latent_dim, cfg.hidden_dim, cfg.num_layers, pixels, cfg.dropout, num_classes)
+    prior = make_prior({**cfg.prior, "dim": cfg.latent_dim})
+    return AdversarialAutoencoder(encoder, decoder, Discriminator(cfg.latent_dim, cfg.discriminator_dims), prior)
+
+
+def _label_prior(cfg: ImageConfig, pixels: int) -> LabelPriorAAE:
+    prior = make_prior({**cfg.prior, "dim": cfg.latent_dim})
+    if getattr(prior, "k", None) != cfg.num_classes:
+        raise ConfigError(f"the label-prior model needs a mixture prior with k = num_classes = {cfg.num_classes}, "
+                          f"got {cfg.prior}; e.g. --prior mixture,k={cfg.num_classes}")
+    encoder = ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, cfg.latent_dim, cfg.dropout)
+    decoder = ImageDecoder(cfg.latent_dim, cfg.hidden_dim, cfg.num_layers, pixels, cfg.dropout)
+    discriminator = Discriminator(cfg.latent_dim + cfg.num_classes + 1, cfg.discriminator_dims)
+    return LabelPriorAAE(encoder, decoder, discriminator, prior)
+
+
+def _categorical(cfg: ImageConfig, pixels: int) -> CategoricalAAE:
+    k, style = cfg.num_classes, cfg.latent_dim
+    encoder = ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, k + style, cfg.dropout)
+    decoder = ImageDecoder(k + style, cfg.hidden_dim, cfg.num_layers, pixels, cfg.dropout)
+    return CategoricalAAE(encoder, decoder, Discriminator(style, cfg.discriminator_dims),
+                          make_prior({**cfg.prior, "dim": style}), Discriminator(k, cfg.discriminator_dims), k,
+                          supervised=cfg.model == "semi-supervised")
+
+
+IMAGE_MODELS: dict[str, Callable[[ImageConfig, int], nn.Module]] = {
+    "aae": _aae, "supervised": _aae, "label-prior": _label_prior,
+    "semi-supervised": _categorical, "clustering": _categorical,
+}
+
+
+def build_image_model(cfg: ImageConfig, pixels: int) -> nn.Module:
+    """Model family ``cfg.model`` for images of ``pixels`` values."""
+    return IMAGE_MODELS[cfg.validate().model](cfg, pixels)
+
+
+# -- data ------------------------------------------------------------------------------------------
+@dataclass
+class PreparedImages:
+    """The training rows, the held-out rows and which training rows keep their label."""
+
+    train: ImageData
+    held_out: ImageData | None
+    labelled: np.ndarray | None  # indices into ``train``; None means every training label is used
+
+    def dataset(self, cfg: ImageConfig) -> ImageDataset:
+        """Trainer dataset: labels hidden (-1) outside ``labelled``; a labelled minibatch for Sec. 5."""
+        if not cfg.uses_labels:
+            return ImageDataset(self.train.images)
+        labels = self.train.require_labels(f"the {cfg.model} model")
+        if self.labelled is not None:
+            labels = np.full_like(labels, -1)
+            labels[self.labelled] = self.train.labels[self.labelled]
+        return ImageDataset(self.train.images, labels,
+                            cfg.labelled_batch_size if cfg.model == "semi-supervised" else 0)
+
+    def report(self) -> dict:
+        return {"source": self.train.source, "shape": list(self.train.shape), "train": len(self.train),
+                "held_out": 0 if self.held_out is None else len(self.held_out),
+                "labelled": len(self.train) if self.labelled is None else len(self.labelled)}
+
+
+def prepare_images(cfg: ImageConfig) -> PreparedImages:
+    """Load ``cfg.data``, hold out ``cfg.holdout`` (stratified, ``split_seed``) and choose the labelled rows."""
+    data = load_images(cfg.data, cfg.labels, cfg.split, cfg.max_images)
+    held_out = None
+    if cfg.holdout:
+        size = int(cfg.holdout) if cfg.holdout >= 1 else cfg.holdout
+        train_rows, held_rows = stratified_split(data.require_labels("a stratified hold-out"), size, cfg.split_seed)
+        data, held_out = data.subset(train_rows), data.subset(held_rows)
+    labelled = None
+    if cfg.num_labels is not None:
+        labelled = choose_labelled(data.require_labels("choosing labelled images"), cfg.num_labels, cfg.split_seed)
+    return PreparedImages(data, held_out, labelled)
+
+
+# -- training --------------------------------------------------------------------------------------
+def accuracy_monitor(cfg: ImageConfig, prepared: PreparedImages) -> Callable[[nn.Module], dict] | None:
+    """Per-epoch held-out accuracy (semi-supervised) or cluster accuracy (clustering), when rows are held out."""
+    if cfg.model not in ("semi-supervised", "clustering") or prepared.held_out is None:
+        return None
+    from aae_core.image_metrics import evaluate_classifier
+
+    def monitor(model: nn.Module) -> dict[str, float]:
+        return evaluate_classifier(model, prepared, clustering=cfg.model == "clustering")
+
+    return monitor
+
+
+def train_images(cfg: ImageConfig, train_cfg: TrainConfig, out: str | Path, card: dict | None = None,
+                 callbacks: list[Callback] | None = None, stop_event: threading.Event | None = None,
+                 ) -> tuple[History, nn.Module, PreparedImages]:
+    """Train a new image model and write its checkpoint (meta ``modality: "images"``) to ``out``.
+
+    Returns the history, the trained model and the data it saw (for evaluation).
+    """
+    seed_everything(train_cfg.seed)
+    prepared = prepare_images(cfg.validate())
+    for callback in callbacks or []:
+        callback("data", prepared.report())
+    model = build_image_model(cfg, int(np.prod(prepared.train.shape)))
+    meta = {"modality": MODALITY, "image_config": to_dict(cfg), "image_shape": list(prepared.train.shape),
+            "data_report": prepared.report(), "card": card or {},
+            "labelled_indices": None if prepared.labelled is None else prepared.labelled.tolist()}
+    trainer = Trainer(model, prepared.dataset(cfg), replace(train_cfg, data=cfg.data).validate(), meta, out,
+                      accuracy_monitor(cfg, prepared), callbacks, stop_event)
+    return trainer.fit(), model, prepared
+
+
+def load_image_model(ckpt: Checkpoint, path: Path, device: str | torch.device = "cpu"):
+    """Rebuild an image model from a loaded checkpoint (called by :func:`aae_core.registry.load_model`)."""
+    from aae_core.registry import LoadedModel
+
+    cfg = from_dict(ImageConfig, ckpt.meta["image_config"])
+    model = build_image_model(cfg, int(np.prod(ckpt.meta["image_shape"])))
+    model.load_state_dict(ckpt.model_state)
+    return LoadedModel(model.to(device).eval(), None, cfg, ckpt.meta, path)

@@ -1,0 +1,87 @@
+"""AAE with a categorical class code y and a continuous style code z: semi-supervised classification
+(Makhzani et al. 2015, Sec. 5, Fig. 8) and, without labels, unsupervised clustering (Sec. 6).
+
+The encoder emits class logits and z; the decoder reads ``[softmax(logits), z]``. Two discriminators
+push softmax(logits) towards one-hot draws of a uniform categorical and z towards its prior. One training
+step runs the reconstruction phase, the regularisation phase (both discriminators, then the encoder as
+generator) and, when labels are given, the semi-supervised phase: cross-entropy of q(y|x) on a labelled
+minibatch.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aae_core.models.aae import AdversarialAutoencoder
+from aae_core.models.adversarial import discriminator_loss, generator_loss
+from aae_core.priors import CategoricalPrior, Prior
+
+
+class CategoricalAAE(AdversarialAutoencoder):
+    """Parameters
+    ----------
+    encoder : batch -> (batch, num_classes + style_dim): class logits then style z.
+    decoder : reads ``num_classes + style_dim`` inputs.
+    discriminator : D(z) on the style code, against ``prior``.
+    category_discriminator : D(y) on the class code, against one-hot draws of a uniform categorical.
+    supervised : add the semi-supervised phase (batches carry ``x_labelled``, ``y_labelled``).
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module, prior: Prior,
+                 category_discriminator: nn.Module, num_classes: int, supervised: bool):
+        super().__init__(encoder, decoder, discriminator, prior)
+        self.category_discriminator = category_discriminator
+        self.category_prior = CategoricalPrior(num_classes)
+        self.num_classes, self.supervised = num_classes, supervised
+
+    def split(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Class logits (batch, num_classes) and style z (batch, style_dim)."""
+        out = self.encoder(batch)
+        return out[:, : self.num_classes], out[:, self.num_classes:]
+
+    def classify(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """q(y|x): class (or cluster) probabilities, (batch, num_classes)."""
+        return self.split(batch)[0].softmax(-1)
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The decoder's input ``[softmax(logits), z]``, (batch, num_classes + style_dim)."""
+        logits, style = self.split(batch)
+        return torch.cat([logits.softmax(-1), style], dim=1)
+
+    def codes(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the two discriminators judge: softmax class code (batch, num_classes), style z (batch, style_dim)."""
+        logits, style = self.split(batch)
+        return logits.float().softmax(-1), style.float()
+
+    def phases(self, pretraining: bool) -> list[str]:
+        return [*super().phases(pretraining), "supervised"] if self.supervised else super().phases(pretraining)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        groups = super().parameter_groups()
+        groups["discriminator"] += list(self.category_discriminator.parameters())
+        return {**groups, "supervised": list(self.encoder.parameters())} if self.supervised else groups
+
+    def forward(self, batch: dict[str, torch.Tensor], phase: str) -> dict[str, torch.Tensor]:
+        """Loss of one phase: ``autoencoder`` (reconstruction, as the base AAE), ``discriminator`` (sum over
+        the class and style discriminators), ``generator`` (the encoder fools both), ``supervised``
+        (cross-entropy of the class logits on the labelled minibatch)."""
+        if phase == "autoencoder":
+            return super().forward(batch, phase)
+        if phase == "supervised":
+            logits, _ = self.split({"x": batch["x_labelled"]})
+            loss = F.cross_entropy(logits.float(), batch["y_labelled"])
+            return {"loss": loss, "supervised": loss}
+        if phase == "discriminator":
+            with torch.no_grad():
+                y, z = self.codes(batch)
+            n = len(y)
+            category = discriminator_loss(self.category_discriminator, self.category_prior.sample(n).to(y.device), y)
+            style = discriminator_loss(self.discriminator, self.prior.sample(n).to(z.device), z)
+            return {"loss": category + style, "discriminator_y": category, "discriminator": style}
+        if phase == "generator":
+            y, z = self.codes(batch)
+            category, style = generator_loss(self.category_discriminator, y), generator_loss(self.discriminator, z)
+            return {"loss": self.adversarial_weight * (category + style), "generator_y": category, "generator": style}
+        raise ValueError(f"unknown phase {phase!r}")

@@ -1,0 +1,59 @@
+import pandas as pd
+import pytest
+
+from aae_core.checkpoints import load_checkpoint
+from aae_core.cli import main, parse_prior
+
+TINY = ["--hidden-dim", "32", "--decoder-hidden-dim", "64", "--latent-dim", "8", "--embedding-dim", "16",
+        "--discriminator-dims", "32", "--max-molecules", "64", "--batch-size", "32", "--monitor-samples", "8"]
+
+
+def test_train_writes_checkpoint_with_card(tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    assert main(["--threads", "1", "train", "--out", str(out), "--quiet", "--epochs", "1", *TINY]) == 0
+    meta = load_checkpoint(out).meta
+    assert meta["card"]["command"].startswith(f"aae-lab --threads 1 train --out {out} --quiet")
+    assert meta["model_config"]["latent_dim"] == 8 and meta["train_config"]["epochs"] == 1
+    assert "kept 64" in capsys.readouterr().err
+    assert main(["train", "--out", str(out), "--quiet", "--resume", "--epochs", "2"]) == 0
+    assert load_checkpoint(out).meta["state"]["epoch"] == 2
+
+
+def test_sample_encode_interpolate(trained_checkpoint, tmp_path, capsys):
+    model = ["--model", str(trained_checkpoint)]
+    out = tmp_path / "s.csv"
+    assert main(["sample", *model, "-n", "12", "--seed", "3", "--out", str(out)]) == 0
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert list(frame.columns) == ["smiles", "valid"] and len(frame) == 12
+    assert "valid (" in capsys.readouterr().err
+    assert main(["encode", *model, "CCO", "c1ccccc1", "--reconstruct"]) == 0
+    encoded = capsys.readouterr().out.splitlines()
+    assert encoded[0].startswith("smiles,reconstruction,z0") and len(encoded) == 3
+    assert main(["interpolate", *model, "CCO", "CCN", "--steps", "3"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "t,smiles,valid"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["encode", "CCO"], "no checkpoint at"),
+    (["train", "--out", "x.safetensors", "--cell", "transformer"], "cell='transformer' is not allowed"),
+    (["train", "--out", "x.safetensors", "--data", "missing.smi"], "no such file: missing.smi"),
+])
+def test_bad_input_exits_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if argv[0] == "encode":
+        argv = [*argv, "--model", str(tmp_path / "none.safetensors")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_invalid_smiles_and_unknown_command(trained_checkpoint, capsys):
+    assert main(["encode", "--model", str(trained_checkpoint), "C1CC"]) == 2
+    assert "'C1CC' is not a valid SMILES" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["fly"])
+    assert exc.value.code == 2
+
+
+def test_parse_prior():
+    assert parse_prior("mixture,k=10,radius=4") == {"name": "mixture", "k": 10, "radius": 4.0}

@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from aae_core import chem
+from aae_core.exceptions import DataError, TokenizerError
+from aae_core.generation import LatentIndex, MoleculeGenerator, interpolate_codes
+from aae_core.models.sequence import SequenceDecoder
+from aae_core.registry import load_model
+
+
+@pytest.fixture(scope="module")
+def generator(trained_checkpoint):
+    return MoleculeGenerator(load_model(trained_checkpoint))
+
+
+def test_sample_contract(generator):
+    smiles = generator.sample(30, seed=1)
+    assert len(smiles) == 30 and all(isinstance(s, str) for s in smiles)
+    assert generator.sample(30, seed=1) == smiles
+    assert generator.sample(30, seed=2) != smiles
+    for s in smiles:
+        assert chem.mol_from_smiles(s) is None or chem.canonicalize(s) == s
+
+
+def test_generate_stops_when_every_row_ended():
+    decoder = SequenceDecoder(vocab_size=5, embedding_dim=4, hidden_dim=8, num_layers=1, cell="gru", dropout=0,
+                              latent_dim=2)
+    with torch.no_grad():
+        decoder.output.bias.fill_(-10)
+        decoder.output.bias[2] = 10  # always <eos>
+    ids = decoder.generate(torch.zeros(3, 2), max_len=50, bos_id=1, eos_id=2)
+    assert ids.shape == (3, 1) and (ids == 2).all()
+
+
+def test_encode_and_errors(generator):
+    z = generator.encode(["CCO", "c1ccccc1"])
+    assert z.shape == (2, generator.latent_dim)
+    assert torch.allclose(generator.encode(["OCC"])[0], z[0])  # canonicalised first
+    with pytest.raises(DataError, match="'C1CC' is not a valid SMILES"):
+        generator.encode(["CCO", "C1CC"])
+    with pytest.raises(TokenizerError, match="not in the vocabulary"):
+        generator.encode(["[Xe]"])
+    with pytest.raises(ValueError, match="temperature"):
+        generator.decode(z, temperature=0)
+
+
+def test_interpolation_paths(generator):
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    t = torch.linspace(0, 1, 3)
+    assert torch.allclose(interpolate_codes(a, b, t)[1], torch.tensor([0.5, 0.5]))
+    middle = interpolate_codes(a, b, t, "spherical")[1]
+    assert middle.norm().item() == pytest.approx(1.0) and torch.allclose(middle[0], middle[1])
+    with pytest.raises(ValueError, match="unknown interpolation"):
+        interpolate_codes(a, b, t, "cubic")
+    path = generator.interpolate("CCO", "c1ccccc1", steps=4, method="spherical")
+    assert list(path.columns) == ["t", "smiles", "valid"] and len(path) == 4
+
+
+def test_latent_index_neighbours():
+    index = LatentIndex(["A", "B", "C"], torch.tensor([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0]]))
+    hits = index.query(torch.tensor([0.9, 0.0]), k=2)
+    assert hits["smiles"].tolist() == ["B", "A"]
+    assert hits["distance"].iloc[0] == pytest.approx(0.1, abs=1e-6)
