@@ -1,0 +1,77 @@
+"""Training and sampling throughput of the sequence AAE, fp32 vs bf16 autocast, in one run.
+
+Usage::
+
+    python bench/bench_training.py [--threads 2] [--steps 5] [--molecules 4000]
+
+Prints molecules/s for one full AAE step (reconstruction, discriminator and generator phases) for the
+shipped configuration and for the MOSES AAE defaults (embedding 32, bidirectional LSTM encoder 512,
+2-layer LSTM decoder 512, latent 128, discriminator [640, 256], batch 512), each under fp32 and bf16
+autocast, and sampling throughput (batch 1,000) of the shipped configuration. Figures are meant to be
+read as ratios within one run: the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from aae_core.config import ModelConfig, TrainConfig
+from aae_core.generation import MoleculeGenerator
+from aae_core.pipeline import prepare_data
+from aae_core.registry import LoadedModel, build_model
+from aae_core.training import Trainer
+
+CONFIGS = {
+    "shipped": (ModelConfig(), 128),
+    "moses-defaults": (ModelConfig(latent_dim=128, hidden_dim=512, decoder_hidden_dim=512, decoder_num_layers=2,
+                                   cell="lstm", discriminator_dims=[640, 256]), 512),
+}
+
+
+def train_throughput(model_cfg: ModelConfig, batch_size: int, autocast: str, steps: int, molecules: int) -> float:
+    train_cfg = TrainConfig(max_molecules=molecules, batch_size=batch_size, autocast=autocast, pretrain_epochs=0)
+    dataset, tokenizer, _ = prepare_data(model_cfg, train_cfg)
+    torch.manual_seed(0)
+    trainer = Trainer(build_model(model_cfg, tokenizer.vocab_size), dataset, train_cfg, {}, "/dev/null")
+    batches = trainer._batches(0)
+    trainer._step(dataset.batch(batches[0]), pretraining=False)  # warm-up
+    started, seen = time.perf_counter(), 0
+    for indices in batches[1: steps + 1]:
+        trainer._step(dataset.batch(indices), pretraining=False)
+        seen += len(indices)
+    return seen / (time.perf_counter() - started)
+
+
+def sample_throughput(model_cfg: ModelConfig, autocast: bool, n: int = 1000) -> float:
+    _, tokenizer, _ = prepare_data(model_cfg, TrainConfig(max_molecules=2000))
+    model = build_model(model_cfg, tokenizer.vocab_size).eval()
+    generator = MoleculeGenerator(LoadedModel(model, tokenizer, model_cfg, {}, None))
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        generator.sample(100, seed=0)
+        started = time.perf_counter()
+        generator.sample(n, seed=1, batch_size=n)
+    return n / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--molecules", type=int, default=4000)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads, AVX512-BF16: {torch.cpu._is_avx512_bf16_supported()}")
+    for name, (cfg, batch) in CONFIGS.items():
+        fp32 = train_throughput(cfg, batch, "off", args.steps, args.molecules)
+        bf16 = train_throughput(cfg, batch, "bf16", max(1, args.steps // 5), args.molecules)
+        print(f"train {name:15s} batch {batch:4d}: fp32 {fp32:7.1f} mol/s, bf16 {bf16:7.1f} mol/s, "
+              f"bf16/fp32 {bf16 / fp32:.2f}x")
+    fp32, bf16 = sample_throughput(ModelConfig(), False), sample_throughput(ModelConfig(), True)
+    print(f"sample shipped batch 1000: fp32 {fp32:7.1f} mol/s, bf16 {bf16:7.1f} mol/s, bf16/fp32 {bf16 / fp32:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
