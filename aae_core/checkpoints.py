@@ -62,11 +62,18 @@ def save_checkpoint(path: str | Path, model_state: dict[str, torch.Tensor], meta
     os.close(handle)
     try:
         save_file(tensors, tmp, metadata={META_KEY: json.dumps(header)})
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
