@@ -129,3 +129,11 @@ def _optimizer_states(tensors: dict[str, torch.Tensor], groups: dict) -> dict[st
             _, phase, index, name = key.split(".", 3)
             states[phase]["state"].setdefault(int(index), {})[name] = value
     return states
+
+
+def finish_checkpoint(path: str | Path, card: dict) -> None:
+    """Rewrite a final checkpoint as weights + meta only (about a third of the size; it can no longer be
+    resumed), with ``card`` entries (wall time, measured metrics) added to its model card."""
+    ckpt = load_checkpoint(path)
+    ckpt.meta["card"] = {**ckpt.meta.get("card", {}), **card}
+    save_checkpoint(path, ckpt.model_state, ckpt.meta)

@@ -1,4 +1,4 @@
-"""The ``aae-lab`` command line: train | sample | encode | interpolate | evaluate | dashboard.
+"""The ``aae-lab`` command line: train | train-images | sample | encode | interpolate | evaluate | compare | dashboard.
 
 Every sub-command exits with status 0 on success and 2 with a one-line ``error: ...`` on bad input.
 """
@@ -22,6 +22,7 @@ import torch
 from aae_core import __version__
 from aae_core.config import ModelConfig, TrainConfig, from_dict
 from aae_core.exceptions import AAELabError
+from aae_core.images import ImageConfig
 
 SHIPPED_AAE = Path(__file__).resolve().parents[1] / "checkpoints" / "aae_moses.safetensors"
 
@@ -39,10 +40,11 @@ def parse_prior(text: str) -> dict:
     return spec
 
 
-def _add_config_options(parser: argparse.ArgumentParser, cls) -> None:
-    """One ``--field-name`` option per dataclass field, typed from its default; unset means default."""
+def _add_config_options(parser: argparse.ArgumentParser, cls, skip: Sequence[str] = ()) -> None:
+    """One ``--field-name`` option per dataclass field (except ``skip``), typed from its default; unset means
+    default."""
     group = parser.add_argument_group(f"{cls.__name__} (defaults: the shipped model)")
-    for field in dataclasses.fields(cls):
+    for field in (f for f in dataclasses.fields(cls) if f.name not in skip):
         default = field.default_factory() if field.default is dataclasses.MISSING else field.default
         flag = "--" + field.name.replace("_", "-")
         if field.name == "prior":
@@ -54,7 +56,8 @@ def _add_config_options(parser: argparse.ArgumentParser, cls) -> None:
             group.add_argument(flag, type=lambda s, item=item: [item(x) for x in s.split(",")], default=None,
                                help=f"comma-separated, default {','.join(map(str, default)) or 'none'}")
         else:
-            kind = type(default) if default is not None else (int if "max" in field.name else float)
+            kind = type(default) if default is not None else next(
+                t for t in (str, int, float) if t.__name__ in str(field.type) or t is float)
             kind = str if field.name in ("smiles_column",) else kind
             group.add_argument(flag, type=kind, default=None, help=f"default {default}")
 
@@ -102,7 +105,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = TrainProgress(quiet=args.quiet or (distributed and torch.distributed.get_rank() > 0))
     try:
         if args.resume:
-            overrides = {k: getattr(args, k) for k in ("epochs", "time_budget_s") if getattr(args, k) is not None}
+            overrides = {k: getattr(args, k) for k in ("epochs", "time_budget_s", "max_steps")
+                         if getattr(args, k) is not None}
             history = resume_molecules(args.out, overrides, callbacks=[progress])
         else:
             model_cfg = _config_from_args(ModelConfig, args)
@@ -112,6 +116,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress.close()
     last = history.epochs[-1] if history.epochs else {}
     print(f"checkpoint: {args.out}  epochs done: {len(history.epochs)}  last epoch: {json.dumps(last)}")
+    return 0
+
+
+def cmd_train_images(args: argparse.Namespace) -> int:
+    from aae_core.checkpoints import finish_checkpoint
+    from aae_core.image_metrics import evaluate_image_model
+    from aae_core.images import train_images
+
+    cfg, train_cfg = _config_from_args(ImageConfig, args), _config_from_args(TrainConfig, args)
+    progress, wall, cpu = TrainProgress(quiet=args.quiet), time.perf_counter(), time.process_time()
+    try:
+        history, model, prepared = train_images(cfg, train_cfg, args.out, _card(args), callbacks=[progress])
+    finally:
+        progress.close()
+    card = {"seed": train_cfg.seed, "data": prepared.report(), "wall_s": round(time.perf_counter() - wall, 1),
+            "cpu_s": round(time.process_time() - cpu, 1), "epochs_done": len(history.epochs),
+            "metrics": evaluate_image_model(model, prepared, cfg.model)}
+    finish_checkpoint(args.out, card)
+    print(f"checkpoint: {args.out}  {json.dumps(card)}")
     return 0
 
 
@@ -192,6 +215,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return evaluate_cli(args)
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from aae_core.compare import REPORT_COLUMNS, compare_runs, metrics_table
+
+    reports = compare_runs(args.runs, args.out, args.n, args.seed, args.reference, args.train, args.held_out,
+                           args.n_held_out, "aae-lab " + shlex.join(args.argv), args.annotate)
+    table = metrics_table({r.name: r.metrics for r in reports})
+    print(table[[c for c in REPORT_COLUMNS if c in table.columns]].to_string(float_format="{:.3f}".format))
+    print(f"report written to {args.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
     if not app.is_file():
@@ -252,6 +286,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--train", default="moses-train", help="training set for novelty: name or file")
     evaluate.add_argument("--out", help="write the metrics as .csv or .json")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    images = sub.add_parser("train-images", help="train an image model (digits, MNIST-format files)")
+    images.add_argument("--out", required=True, help="checkpoint path (.safetensors), rewritten atomically")
+    images.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_options(images, ImageConfig)
+    _add_config_options(images, TrainConfig, skip=("data", "smiles_column", "max_molecules", "monitor_samples"))
+    images.set_defaults(func=cmd_train_images)
+
+    compare = sub.add_parser("compare", help="compare checkpoints: MOSES metrics, loss curves, latent quality")
+    compare.add_argument("runs", nargs="+", help="checkpoints (.safetensors) to compare")
+    compare.add_argument("-n", "--n", type=int, default=2000, help="prior samples per model (default 2000)")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--reference", default="moses-test", help="reference set: 'moses-test' or a file")
+    compare.add_argument("--train", default="moses-train", help="training set for novelty: name or file")
+    compare.add_argument("--held-out", default="moses-test", help="held-out molecules for latent quality")
+    compare.add_argument("--n-held-out", type=int, default=1000, help="first N held-out rows (default 1000)")
+    compare.add_argument("--out", default="compare-report", help="report folder (default ./compare-report)")
+    compare.add_argument("--annotate", action="store_true", help="also store each run's numbers in its card")
+    compare.set_defaults(func=cmd_compare)
 
     dash = sub.add_parser("dashboard", help="open the Streamlit app on the shipped models")
     dash.add_argument("--port", type=int, default=8501)

@@ -91,6 +91,7 @@ class TrainConfig:
     log_every: int = 10  # steps between history records
     monitor_samples: int = 200  # prior samples decoded each epoch for validity/uniqueness
     time_budget_s: float | None = None  # stop (with a checkpoint) after this many seconds
+    max_steps: int | None = None  # stop (with a checkpoint) after this many optimizer steps in all
 
     def validate(self) -> TrainConfig:
         _choice("autocast", self.autocast, AUTOCAST)

@@ -63,3 +63,35 @@ def evaluate_classifier(model: nn.Module, prepared, clustering: bool) -> dict[st
     mapping = majority_mapping(train_pred, prepared.train.labels, model.num_classes)
     return {"train_cluster_accuracy": cluster_accuracy(train_pred, prepared.train.labels, mapping),
             "held_out_cluster_accuracy": cluster_accuracy(held_pred, held.labels, mapping)}
+
+
+@torch.no_grad()
+def reconstruction_error(model: nn.Module, images: np.ndarray, labels: np.ndarray | None = None) -> float:
+    """Mean binary cross-entropy per pixel (nats) of x -> z -> x over ``images`` (n, pixels)."""
+    from aae_core.image_generation import reconstruct
+
+    recon = torch.as_tensor(reconstruct(model, images, labels)).clamp(1e-6, 1 - 1e-6)
+    x = torch.as_tensor(images)
+    return float(-(x * recon.log() + (1 - x) * (1 - recon).log()).mean())
+
+
+def evaluate_image_model(model: nn.Module, prepared, model_name: str) -> dict[str, float]:
+    """Card metrics: reconstruction error on the held-out rows (else the training rows) and, for
+    semi-supervised and clustering models with held-out rows, their accuracies."""
+    rows = prepared.held_out if prepared.held_out is not None else prepared.train
+    labels = rows.labels if model_name == "supervised" else None
+    metrics = {"reconstruction_bce": reconstruction_error(model, rows.images, labels)}
+    if model_name in ("semi-supervised", "clustering") and prepared.held_out is not None:
+        metrics.update(evaluate_classifier(model, prepared, clustering=model_name == "clustering"))
+    return metrics
+
+
+def logistic_baseline(prepared) -> float:
+    """Held-out accuracy of scikit-learn's ``LogisticRegression`` (default settings, ``max_iter=1000``) fitted on
+    the labelled training rows only: the supervised-only baseline for the semi-supervised experiments."""
+    from sklearn.linear_model import LogisticRegression
+
+    train, held = prepared.train, prepared.held_out
+    rows = prepared.labelled if prepared.labelled is not None else np.arange(len(train))
+    classifier = LogisticRegression(max_iter=1000).fit(train.images[rows], train.labels[rows])
+    return float(classifier.score(held.images, held.labels))

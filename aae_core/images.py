@@ -37,6 +37,8 @@ from aae_core.priors import make_prior
 from aae_core.training import Callback, History, Trainer, seed_everything
 
 MODALITY = "images"
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+ACCURACY_TABLE = Path(__file__).resolve().parents[1] / "assets" / "digits" / "semisupervised_accuracy.csv"
 
 
 @dataclass
@@ -57,6 +59,8 @@ class ImageConfig:
     hidden_dim: int = 1000
     num_layers: int = 2
     dropout: float = 0.0
+    input_noise: float = 0.0  # std of Gaussian noise added to the encoder's input while training
+    logit_norm: bool = False  # batch-normalise the class logits (semi-supervised / clustering)
     discriminator_dims: list[int] = field(default_factory=lambda: [1000, 1000])
     prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 5.0})
 
@@ -66,8 +70,9 @@ class ImageConfig:
         for name in ("latent_dim", "num_classes", "hidden_dim", "num_layers", "labelled_batch_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not 0 <= self.dropout < 1 or self.holdout < 0:
-            raise ConfigError(f"need 0 <= dropout < 1 and holdout >= 0; got {self.dropout}, {self.holdout}")
+        if not 0 <= self.dropout < 1 or self.holdout < 0 or self.input_noise < 0:
+            raise ConfigError(f"need 0 <= dropout < 1, holdout >= 0 and input_noise >= 0; got {self.dropout}, "
+                              f"{self.holdout}, {self.input_noise}")
         if self.num_labels is not None and self.model not in ("label-prior", "semi-supervised"):
             raise ConfigError(f"num_labels applies to label-prior and semi-supervised models, not {self.model!r}")
         return self
@@ -80,7 +85,7 @@ class ImageConfig:
 # -- model families --------------------------------------------------------------------------------
 def _aae(cfg: ImageConfig, pixels: int) -> AdversarialAutoencoder:
     num_classes = cfg.num_classes if cfg.model == "supervised" else 0
-    encoder = ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, cfg.latent_dim, cfg.dropout)
+    encoder = ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, cfg.latent_dim, cfg.dropout, cfg.input_noise)
     decoder = ImageDecoder(cfg.latent_dim, cfg.hidden_dim, cfg.num_layers, pixels, cfg.dropout, num_classes)
     prior = make_prior({**cfg.prior, "dim": cfg.latent_dim})
     return AdversarialAutoencoder(encoder, decoder, Discriminator(cfg.latent_dim, cfg.discriminator_dims), prior)
@@ -91,7 +96,7 @@ def _label_prior(cfg: ImageConfig, pixels: int) -> LabelPriorAAE:
     if getattr(prior, "k", None) != cfg.num_classes:
         raise ConfigError(f"the label-prior model needs a mixture prior with k = num_classes = {cfg.num_classes}, "
                           f"got {cfg.prior}; e.g. --prior mixture,k={cfg.num_classes}")
-    encoder = ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, cfg.latent_dim, cfg.dropout)
+    encoder = ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, cfg.latent_dim, cfg.dropout, cfg.input_noise)
     decoder = ImageDecoder(cfg.latent_dim, cfg.hidden_dim, cfg.num_layers, pixels, cfg.dropout)
     discriminator = Discriminator(cfg.latent_dim + cfg.num_classes + 1, cfg.discriminator_dims)
     return LabelPriorAAE(encoder, decoder, discriminator, prior)
@@ -99,11 +104,11 @@ def _label_prior(cfg: ImageConfig, pixels: int) -> LabelPriorAAE:
 
 def _categorical(cfg: ImageConfig, pixels: int) -> CategoricalAAE:
     k, style = cfg.num_classes, cfg.latent_dim
-    encoder = ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, k + style, cfg.dropout)
+    encoder = ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, k + style, cfg.dropout, cfg.input_noise)
     decoder = ImageDecoder(k + style, cfg.hidden_dim, cfg.num_layers, pixels, cfg.dropout)
     return CategoricalAAE(encoder, decoder, Discriminator(style, cfg.discriminator_dims),
                           make_prior({**cfg.prior, "dim": style}), Discriminator(k, cfg.discriminator_dims), k,
-                          supervised=cfg.model == "semi-supervised")
+                          supervised=cfg.model == "semi-supervised", logit_norm=cfg.logit_norm)
 
 
 IMAGE_MODELS: dict[str, Callable[[ImageConfig, int], nn.Module]] = {
@@ -138,8 +143,10 @@ class PreparedImages:
                             cfg.labelled_batch_size if cfg.model == "semi-supervised" else 0)
 
     def report(self) -> dict:
-        return {"source": self.train.source, "shape": list(self.train.shape), "train": len(self.train),
-                "held_out": 0 if self.held_out is None else len(self.held_out),
+        """Counts in the shape of the molecule loaders' report (``rows_read``, ``kept``, ``rejected``)."""
+        held = 0 if self.held_out is None else len(self.held_out)
+        return {"source": self.train.source, "shape": list(self.train.shape), "rows_read": len(self.train) + held,
+                "kept": len(self.train), "rejected": {"held_out": held},
                 "labelled": len(self.train) if self.labelled is None else len(self.labelled)}
 
 
@@ -188,6 +195,11 @@ def train_images(cfg: ImageConfig, train_cfg: TrainConfig, out: str | Path, card
     trainer = Trainer(model, prepared.dataset(cfg), replace(train_cfg, data=cfg.data).validate(), meta, out,
                       accuracy_monitor(cfg, prepared), callbacks, stop_event)
     return trainer.fit(), model, prepared
+
+
+def shipped_image_models(folder: str | Path = SHIPPED) -> dict[str, Path]:
+    """Shipped digit checkpoints by name (``digits_*.safetensors`` in ``folder``), sorted."""
+    return {p.stem: p for p in sorted(Path(folder).glob("digits_*.safetensors"))}
 
 
 def load_image_model(ckpt: Checkpoint, path: Path, device: str | torch.device = "cpu"):

@@ -143,7 +143,8 @@ def project(codes: np.ndarray | torch.Tensor, method: str, extra: np.ndarray | t
     else:
         import umap  # slow to import (numba); only when asked for
 
-        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed).fit(codes)
+        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), n_epochs=200, random_state=seed,
+                            n_jobs=1).fit(codes)
         projection = Projection(method, reducer.embedding_.astype(np.float32), np.zeros((0, 2), np.float32),
                                 ("UMAP 1", "UMAP 2"), reducer)
     if len(extra):
@@ -155,8 +156,8 @@ def _tsne(codes: np.ndarray, seed: int) -> np.ndarray:
     from sklearn.manifold import TSNE
 
     perplexity = min(30.0, (len(codes) - 1) / 3)
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(codes).astype(
-        np.float32)
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", max_iter=500, random_state=seed)
+    return tsne.fit_transform(codes).astype(np.float32)
 
 
 def _as_codes(z: np.ndarray | torch.Tensor) -> np.ndarray:

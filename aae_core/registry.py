@@ -2,6 +2,8 @@
 
 ``MODELS[name](config, vocab_size) -> nn.Module``. A checkpoint stores its ``model_config`` and
 ``tokenizer``, so :func:`load_model` rebuilds the right model without the caller knowing its family.
+Image checkpoints (meta ``modality: "images"``) come back through :func:`aae_core.images.load_image_model`
+from ``aae_core.images.IMAGE_MODELS``; their ``LoadedModel`` has ``tokenizer=None`` and an ``ImageConfig``.
 """
 
 from __future__ import annotations
@@ -99,6 +101,13 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
         If the file is not a valid checkpoint or its weights do not fit its own configuration.
     """
     ckpt = load_checkpoint(path)
+    if ckpt.meta.get("modality") == "images":  # image models: aae_core.images.IMAGE_MODELS
+        from aae_core.images import load_image_model
+
+        try:
+            return load_image_model(ckpt, Path(path), device)
+        except (KeyError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"{Path(path).name} cannot be rebuilt into an image model: {err}") from err
     try:
         config = from_dict(ModelConfig, ckpt.meta["model_config"])
         tokenizer = Tokenizer.from_dict(ckpt.meta["tokenizer"])

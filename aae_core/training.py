@@ -263,8 +263,9 @@ class Trainer:
         self.save()
 
     def _should_stop(self, started: float) -> bool:
-        budget = self.config.time_budget_s
-        return self.stop_event.is_set() or (budget is not None and time.monotonic() - started >= budget)
+        budget, max_steps = self.config.time_budget_s, self.config.max_steps
+        return (self.stop_event.is_set() or (budget is not None and time.monotonic() - started >= budget)
+                or (max_steps is not None and self.state.step >= max_steps))
 
     # -- output ------------------------------------------------------------------------------------
     def save(self) -> Path | None:

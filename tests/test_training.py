@@ -131,3 +131,9 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_max_steps_stops_with_checkpoint(tmp_path, model_config):
+    path = tmp_path / "m.safetensors"
+    history = train_molecules(model_config, tiny_train_config(epochs=3, max_steps=3), path)
+    assert history.steps[-1]["step"] == 3 and load_checkpoint(path).meta["state"]["step"] == 3

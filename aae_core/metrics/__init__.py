@@ -3,6 +3,7 @@
 Start with :func:`evaluate`; reference statistics come from :func:`load_reference` (cached on disk).
 """
 
+from aae_core.metrics.cli import evaluate_cli
 from aae_core.metrics.descriptors import KL_DESCRIPTORS, PROPERTY_COLUMNS, passes_filters
 from aae_core.metrics.molecules import (
     METRIC_COLUMNS,
@@ -47,6 +48,7 @@ __all__ = [
     "canonical_training_set",
     "compute_reference",
     "evaluate",
+    "evaluate_cli",
     "fcd",
     "fcd_score",
     "format_table",

@@ -138,9 +138,7 @@ def _filter_set() -> _FilterSet:
     return _FilterSet(queries, screens)
 
 
-def passes_filters(
-    mol: Chem.Mol | None, allowed: Iterable[str] = MOSES_ALLOWED_ATOMS, screen: bool = True
-) -> bool:
+def passes_filters(mol: Chem.Mol | None, allowed: Iterable[str] = MOSES_ALLOWED_ATOMS, screen: bool = True) -> bool:
     """Whether ``mol`` passes the MOSES filters (``moses.metrics.utils.mol_passes_filters``).
 
     In MOSES order, a molecule fails if it has a ring of 8 or more atoms, any atom with a formal charge,

@@ -305,9 +305,7 @@ class _Sample:
             return dict.fromkeys(desc.PROPERTY_COLUMNS, NAN)
         values = np.array([f.properties for f in features], dtype=np.float64)
         return {
-            name: float(
-                wasserstein_distance(reference.properties[:, j], values[:, j], reference.counts, counts)
-            )
+            name: float(wasserstein_distance(reference.properties[:, j], values[:, j], reference.counts, counts))
             for j, name in enumerate(desc.PROPERTY_COLUMNS)
         }
 
@@ -362,9 +360,7 @@ def _discrete_kl(reference: np.ndarray, sampled: np.ndarray) -> float:
     return float(entropy(p + 1e-10, q + 1e-10))
 
 
-def _kl_score(
-    ref_values: np.ndarray, ref_similarity: np.ndarray, values: np.ndarray, similarity: np.ndarray
-) -> float:
+def _kl_score(ref_values: np.ndarray, ref_similarity: np.ndarray, values: np.ndarray, similarity: np.ndarray) -> float:
     if len(ref_values) < 2:
         _warn("the reference set has fewer than 2 distinct molecules: the KL score is nan")
         return NAN
@@ -391,15 +387,11 @@ def fraction_unique(generated: Sequence[str | None], k: int | None = None) -> fl
     return _Sample.from_smiles(generated).fraction_unique(k)
 
 
-def novelty(
-    generated: Sequence[str | None], train: Iterable[str], *, train_is_canonical: bool = False
-) -> float:
+def novelty(generated: Sequence[str | None], train: Iterable[str], *, train_is_canonical: bool = False) -> float:
     """Novelty: fraction of the distinct valid generated molecules whose canonical SMILES is not in the
     training set (MOSES ``novelty``). ``train`` is canonicalised first unless ``train_is_canonical``.
     ``nan`` with no valid molecule."""
-    train_set = (
-        frozenset(train) if train_is_canonical else canonical_training_set(list(train), use_cache=False)
-    )
+    train_set = frozenset(train) if train_is_canonical else canonical_training_set(list(train), use_cache=False)
     return _Sample.from_smiles(generated).novelty(train_set)
 
 
@@ -469,9 +461,7 @@ def property_distances(generated: Sequence[str | None], reference: ReferenceSet)
     return _Sample.from_smiles(generated).property_distances(reference)
 
 
-def kl_divergence_score(
-    generated: Sequence[str | None], reference: ReferenceSet, n_samples: int = 10_000
-) -> float:
+def kl_divergence_score(generated: Sequence[str | None], reference: ReferenceSet, n_samples: int = 10_000) -> float:
     """GuacaMol KL-divergence score (Brown et al. 2019, Sec. 2.1.3, ``KLDivBenchmark``).
 
     ``S = (1/k) sum_i exp(-D_KL(P_i || Q_i))`` over k = 10 distributions, P from the reference and Q from

@@ -102,6 +102,7 @@ def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
             np.savez_compressed(handle, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache is not secret
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -155,9 +156,7 @@ def read_smiles(path: str | os.PathLike[str], column: str | None = None) -> list
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
     if suffixes and suffixes[-1] in (".csv", ".tsv"):
-        frame = pd.read_csv(
-            path, sep="\t" if suffixes[-1] == ".tsv" else ",", dtype=str, keep_default_na=False
-        )
+        frame = pd.read_csv(path, sep="\t" if suffixes[-1] == ".tsv" else ",", dtype=str, keep_default_na=False)
         if column is None:
             candidates = [c for c in ("SMILES", "smiles", "Smiles") if c in frame.columns]
             if candidates:
@@ -165,9 +164,7 @@ def read_smiles(path: str | os.PathLike[str], column: str | None = None) -> list
             elif len(frame.columns) == 1:
                 column = frame.columns[0]
             else:
-                raise DataError(
-                    f"{str(path)!r} has columns {list(frame.columns)} but none named SMILES; pass column="
-                )
+                raise DataError(f"{str(path)!r} has columns {list(frame.columns)} but none named SMILES; pass column=")
         if column not in frame.columns:
             raise DataError(f"{str(path)!r} has no column {column!r}; its columns are {list(frame.columns)}")
         smiles = frame[column].astype(str).str.strip().tolist()
@@ -339,12 +336,8 @@ class ReferenceSet:
             fcd_mu=arrays["fcd_mu"],
             fcd_sigma=arrays["fcd_sigma"],
             properties=arrays["properties"],
-            fragments=dict(
-                zip(arrays["fragment_names"].tolist(), arrays["fragment_counts"].tolist(), strict=True)
-            ),
-            scaffolds=dict(
-                zip(arrays["scaffold_names"].tolist(), arrays["scaffold_counts"].tolist(), strict=True)
-            ),
+            fragments=dict(zip(arrays["fragment_names"].tolist(), arrays["fragment_counts"].tolist(), strict=True)),
+            scaffolds=dict(zip(arrays["scaffold_names"].tolist(), arrays["scaffold_counts"].tolist(), strict=True)),
             kl_descriptors=arrays["kl_descriptors"],
             kl_internal_similarity=arrays["kl_internal_similarity"],
             from_cache=True,
@@ -431,11 +424,7 @@ def compute_reference(
 
     t = time.perf_counter()
     rng = np.random.RandomState(KL_REFERENCE_SEED)
-    subset = (
-        unique
-        if len(unique) <= kl_size
-        else [unique[i] for i in rng.choice(len(unique), kl_size, replace=False)]
-    )
+    subset = unique if len(unique) <= kl_size else [unique[i] for i in rng.choice(len(unique), kl_size, replace=False)]
     kl_values, kl_similarity = kl_reference_statistics(subset)
     logger.info("reference %s: KL statistics in %.1f s", name, time.perf_counter() - t)
 

@@ -66,8 +66,7 @@ def _query_loop(query: np.ndarray, reference: np.ndarray):
     reference = np.asarray(reference, dtype=np.uint8)
     if query.ndim != 2 or reference.ndim != 2 or query.shape[1] != reference.shape[1]:
         raise ValueError(
-            f"fingerprint matrices must be 2-D with the same number of bits, got {query.shape} "
-            f"and {reference.shape}"
+            f"fingerprint matrices must be 2-D with the same number of bits, got {query.shape} and {reference.shape}"
         )
     columns = np.ascontiguousarray(reference.T)  # (n_bits, n_reference): one row per bit
     ref_popcount = reference.sum(axis=1, dtype=np.int64).astype(np.float32)

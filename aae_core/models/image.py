@@ -22,15 +22,24 @@ def mlp(in_dim: int, hidden_dim: int, num_layers: int, out_dim: int, dropout: fl
 
 
 class ImageEncoder(nn.Module):
-    """q(z|x): pixels -> ``out_dim`` features (the code z, or class logits and style for Sec. 5 models)."""
+    """q(z|x): pixels -> ``out_dim`` features (the code z, or class logits and style for Sec. 5 models).
 
-    def __init__(self, pixels: int, hidden_dim: int, num_layers: int, out_dim: int, dropout: float = 0.0):
+    ``input_noise`` > 0 adds N(0, input_noise^2) to the pixels while training (a denoising encoder, as
+    in the ladder networks the paper compares with), which regularises semi-supervised classifiers.
+    """
+
+    def __init__(self, pixels: int, hidden_dim: int, num_layers: int, out_dim: int, dropout: float = 0.0,
+                 input_noise: float = 0.0):
         super().__init__()
+        self.input_noise = input_noise
         self.net = mlp(pixels, hidden_dim, num_layers, out_dim, dropout)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """``batch["x"]`` (batch, pixels) float in [0, 1] -> (batch, out_dim) float."""
-        return self.net(batch["x"])
+        x = batch["x"]
+        if self.training and self.input_noise:
+            x = x + self.input_noise * torch.randn_like(x)
+        return self.net(x)
 
 
 class ImageDecoder(nn.Module):

@@ -20,18 +20,24 @@ from aae_core.priors import CategoricalPrior, Prior
 
 
 class CategoricalAAE(AdversarialAutoencoder):
-    """Parameters
+    """AAE with a class code y ~ Cat(num_classes) and a style code z ~ ``prior`` (Sec. 5, Fig. 8).
+
+    Parameters
     ----------
     encoder : batch -> (batch, num_classes + style_dim): class logits then style z.
     decoder : reads ``num_classes + style_dim`` inputs.
     discriminator : D(z) on the style code, against ``prior``.
     category_discriminator : D(y) on the class code, against one-hot draws of a uniform categorical.
     supervised : add the semi-supervised phase (batches carry ``x_labelled``, ``y_labelled``).
+    logit_norm : batch-normalise the class logits (no learned scale or shift). Without labels the encoder
+        can put every image in one cluster, where the softmax saturates and the class discriminator's
+        gradient vanishes; normalising each logit over the batch keeps the clusters apart.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module, prior: Prior,
-                 category_discriminator: nn.Module, num_classes: int, supervised: bool):
+                 category_discriminator: nn.Module, num_classes: int, supervised: bool, logit_norm: bool = False):
         super().__init__(encoder, decoder, discriminator, prior)
+        self.logit_norm = nn.BatchNorm1d(num_classes, affine=False) if logit_norm else nn.Identity()
         self.category_discriminator = category_discriminator
         self.category_prior = CategoricalPrior(num_classes)
         self.num_classes, self.supervised = num_classes, supervised
@@ -39,21 +45,21 @@ class CategoricalAAE(AdversarialAutoencoder):
     def split(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Class logits (batch, num_classes) and style z (batch, style_dim)."""
         out = self.encoder(batch)
-        return out[:, : self.num_classes], out[:, self.num_classes:]
+        return self.logit_norm(out[:, : self.num_classes]), out[:, self.num_classes:]
 
     def classify(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """q(y|x): class (or cluster) probabilities, (batch, num_classes)."""
         return self.split(batch)[0].softmax(-1)
 
-    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The decoder's input ``[softmax(logits), z]``, (batch, num_classes + style_dim)."""
-        logits, style = self.split(batch)
-        return torch.cat([logits.softmax(-1), style], dim=1)
-
     def codes(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """What the two discriminators judge: softmax class code (batch, num_classes), style z (batch, style_dim)."""
+        """Class code softmax(logits) (batch, num_classes) and style z (batch, style_dim), float32: what the
+        two discriminators judge."""
         logits, style = self.split(batch)
         return logits.float().softmax(-1), style.float()
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The decoder's input ``[softmax(logits), z]``, (batch, num_classes + style_dim)."""
+        return torch.cat(self.codes(batch), dim=1)
 
     def phases(self, pretraining: bool) -> list[str]:
         return [*super().phases(pretraining), "supervised"] if self.supervised else super().phases(pretraining)

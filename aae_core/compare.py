@@ -1,0 +1,206 @@
+"""Compare trained models side by side: generation metrics, loss curves and latent quality.
+
+For every checkpoint: ``n`` prior samples scored with :func:`aae_core.metrics.evaluate` (MOSES columns:
+validity, uniqueness, novelty, FCD, SNN, IntDiv, property distances, ...), shown beside the published
+MOSES AAE and VAE rows (Polykovskiy et al. 2020, 30,000 samples each); the training curves of every run
+overlaid (reconstruction in nats per token; the VAE's KL in nats per molecule; the AAE's discriminator
+and generator cross-entropies); and :mod:`aae_core.latent_quality` on held-out molecules.
+``aae-lab compare`` writes it all to a folder; the dashboard's Compare page calls the same functions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import plotly
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from aae_core.checkpoints import META_KEY
+from aae_core.exceptions import DataError
+from aae_core.generation import MoleculeGenerator
+from aae_core.latent_quality import LatentQuality, held_out_molecules, latent_figure, latent_quality
+from aae_core.registry import load_model
+
+#: Columns of the summary table (every metric of ``evaluate`` goes to ``metrics.csv``).
+REPORT_COLUMNS = ("valid", "unique@1000", "Novelty", "FCD/Test", "SNN/Test", "IntDiv", "logP", "SA", "QED",
+                  "weight")
+#: Latent-quality columns of the summary table.
+LATENT_COLUMNS = ("mmd2", "mean_gap", "cov_gap", "posterior_variance", "exact_match", "token_accuracy")
+#: Loss-curve panels: (title, history terms drawn in it); a panel's terms are drawn in the dash styles of
+#: :data:`DASHES`, in order.
+CURVE_PANELS = (
+    ("reconstruction (nats/token)", ("reconstruction",)),
+    ("KL (nats/molecule)", ("kl",)),
+    ("adversarial BCE: discriminator (solid), generator (dot)", ("discriminator", "generator")),
+)
+DASHES = ("solid", "dot")
+
+
+@dataclass
+class RunReport:
+    """Everything the comparison knows about one checkpoint."""
+
+    name: str
+    path: Path
+    metrics: dict[str, float]
+    history: dict
+    latent: LatentQuality
+
+
+def evaluate_run(path: str | Path, n: int = 2000, seed: int = 0, reference=None, train=None,
+                 held_out: str = "moses-test", n_held_out: int = 1000) -> RunReport:
+    """Sample ``n`` molecules from the checkpoint at ``path`` and score them against ``reference`` (a
+    :class:`~aae_core.metrics.ReferenceSet`; ``None``: the MOSES test split) with novelty against
+    ``train`` (SMILES; ``None``: the shipped MOSES train cut); measure latent quality on the first
+    ``n_held_out`` molecules of ``held_out`` (shipped name or file)."""
+    from aae_core.metrics import evaluate
+
+    loaded = load_model(path)
+    samples = MoleculeGenerator(loaded).sample(n, seed=seed)
+    metrics = evaluate(samples, reference, train, k=(1000,))
+    quality = latent_quality(loaded, held_out_molecules(loaded, held_out, n_held_out), seed)
+    return RunReport(loaded.name, Path(path), metrics, loaded.history, quality)
+
+
+def metrics_table(runs: Mapping[str, Mapping[str, float]], paper: bool = True) -> pd.DataFrame:
+    """One row per run (and the MOSES paper's AAE and VAE rows when ``paper``), MOSES columns."""
+    from aae_core.metrics import MOSES_PAPER, to_frame
+
+    rows = dict(runs)
+    if paper:
+        rows |= {f"MOSES {model} (paper)": values for model, values in MOSES_PAPER.items()}
+    return to_frame(rows)
+
+
+def latent_table(reports: Sequence[RunReport]) -> pd.DataFrame:
+    """One row per run, one column per latent-quality metric."""
+    frame = pd.DataFrame({r.name: r.latent.metrics for r in reports}).T
+    frame.index.name = "run"
+    return frame
+
+
+def curves_figure(histories: Mapping[str, dict]) -> go.Figure:
+    """Training curves of several runs overlaid, one colour per run, x = training step; a panel per
+    kind of term (:data:`CURVE_PANELS`); a run appears only in the panels of the terms it records."""
+    fig = make_subplots(rows=1, cols=len(CURVE_PANELS), subplot_titles=[title for title, _ in CURVE_PANELS])
+    colours = plotly.colors.qualitative.Plotly
+    for index, (name, history) in enumerate(histories.items()):
+        steps, in_legend = history.get("steps", []), True
+        for col, (_, terms) in enumerate(CURVE_PANELS, start=1):
+            for term, dash in zip(terms, DASHES, strict=False):
+                points = [(r["step"], r[term]) for r in steps if term in r]
+                if not points:
+                    continue
+                fig.add_trace(go.Scatter(
+                    x=[p[0] for p in points], y=[p[1] for p in points], mode="lines", name=name, legendgroup=name,
+                    showlegend=in_legend, line={"color": colours[index % len(colours)], "dash": dash},
+                    hovertemplate=f"{name} {term}: %{{y:.3f}} at step %{{x}}<extra></extra>"), row=1, col=col)
+                in_legend = False
+    fig.update_xaxes(title_text="step")
+    fig.update_layout(title="training curves", height=400)
+    return fig
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    header = [frame.index.name or "", *map(str, frame.columns)]
+    rows = [[str(i), *("" if pd.isna(v) else f"{v:.3f}" for v in row)] for i, row in zip(
+        frame.index, frame.itertuples(index=False), strict=True)]
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def write_report(reports: Sequence[RunReport], out: str | Path, command: str = "") -> list[Path]:
+    """Write ``metrics.csv``, ``latent_quality.csv``, ``report.md`` (summary tables), ``report.html``
+    (tables and every figure, self-contained) and, only if ``kaleido`` is installed, PNGs of the figures.
+    Returns the paths written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = metrics_table({r.name: r.metrics for r in reports})
+    latent = latent_table(reports)
+    summary = metrics[[c for c in REPORT_COLUMNS if c in metrics.columns]]
+    figures = {"loss_curves": curves_figure({r.name: r.history for r in reports}),
+               **{f"latent_{r.name}": latent_figure(r.latent) for r in reports}}
+    metrics.to_csv(out / "metrics.csv")
+    latent.to_csv(out / "latent_quality.csv")
+    intro = f"Command: `{command}`\n\n" if command else ""
+    latent_summary = latent[[c for c in latent.columns if c in LATENT_COLUMNS or c.startswith("r2_")]]
+    (out / "report.md").write_text(f"# Model comparison\n\n{intro}## Generation (MOSES metrics)\n\n"
+                                   f"{_markdown(summary)}\n\n## Latent quality (held-out molecules)\n\n"
+                                   f"{_markdown(latent_summary)}\n")
+    html = [summary.to_html(float_format="{:.3f}".format), latent_summary.to_html(float_format="{:.3f}".format)]
+    html += [fig.to_html(full_html=False, include_plotlyjs=i == 0) for i, fig in enumerate(figures.values())]
+    (out / "report.html").write_text(f"<html><body><h1>Model comparison</h1><p>{command}</p>{''.join(html)}"
+                                     "</body></html>")
+    written = [out / name for name in ("metrics.csv", "latent_quality.csv", "report.md", "report.html")]
+    return written + _write_pngs(figures, out)
+
+
+def _write_pngs(figures: Mapping[str, go.Figure], out: Path) -> list[Path]:
+    try:
+        import kaleido  # noqa: F401  (optional: static export)
+    except ImportError:
+        return []
+    for name, fig in figures.items():
+        fig.write_image(out / f"{name}.png", width=1200)
+    return [out / f"{name}.png" for name in figures]
+
+
+def annotate_card(path: str | Path, report: RunReport, command: str) -> None:
+    """Store the report's summary metrics, and the ``command`` that measured them, in the model card of
+    the checkpoint at ``path`` (``card["evaluation"]``); weights and optimizer state are rewritten
+    unchanged, atomically."""
+    path = Path(path)
+    with safe_open(str(path), framework="pt") as handle:
+        header = json.loads(handle.metadata()[META_KEY])
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    values = {k: report.metrics.get(k) for k in REPORT_COLUMNS} | report.latent.metrics
+    header.setdefault("card", {})["evaluation"] = {
+        "command": command, "measured": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "metrics": {k: None if v is None or math.isnan(v) else round(v, 4) for k, v in values.items()}}
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        save_file(tensors, tmp, metadata={META_KEY: json.dumps(header)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def compare_runs(paths: Sequence[str | Path], out: str | Path, n: int = 2000, seed: int = 0,
+                 reference: str = "moses-test", train: str = "moses-train", held_out: str = "moses-test",
+                 n_held_out: int = 1000, command: str = "", annotate: bool = False) -> list[RunReport]:
+    """Evaluate every checkpoint (see :func:`evaluate_run`) and :func:`write_report` to ``out``.
+
+    ``reference`` and ``train`` are ``"moses-test"`` / ``"moses-train"`` or SMILES files. With
+    ``annotate``, each checkpoint's card also gets its numbers (:func:`annotate_card`).
+
+    Raises
+    ------
+    DataError
+        If two checkpoints have the same name, or a file is missing.
+    """
+    from aae_core.metrics import load_reference, read_smiles
+
+    names = [load_model(p).name for p in paths]
+    if len(set(names)) != len(names):
+        raise DataError(f"runs must have distinct names, got {names}; rename a checkpoint file")
+    reference_set = load_reference(None if reference == "moses-test" else reference)
+    train_smiles = None if train == "moses-train" else read_smiles(train)
+    reports = [evaluate_run(p, n, seed, reference_set, train_smiles, held_out, n_held_out) for p in paths]
+    write_report(reports, out, command)
+    if annotate:
+        for report in reports:
+            annotate_card(report.path, report, command)
+    return reports

@@ -1,0 +1,202 @@
+"""How well a trained model's latent space does its job, on held-out molecules.
+
+- **Aggregate posterior vs prior.** Sampling decodes prior draws, so the aggregate posterior
+  q(z) = E_x q(z|x) (Makhzani et al. 2015, Sec. 2) of real molecules should fill the prior: with one
+  draw z ~ q(z|x) per held-out molecule (the code itself for deterministic encoders, mean plus scaled
+  noise for a VAE) we compare the mean and covariance of the draws with those of prior samples, and
+  measure the maximum mean discrepancy (Gretton et al. 2012, "A kernel two-sample test", JMLR 13:723)
+  with a Gaussian RBF kernel.
+- **Reconstruction** of held-out molecules after greedy decoding of their codes (``encode``: the
+  posterior means for a VAE): the fraction decoded back to the same molecule and the per-token accuracy.
+- **Property prediction** (models with a property head, Gomez-Bombarelli et al. 2018): R^2 of the
+  head's predictions from the codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from aae_core import chem
+from aae_core.data.molecules import load_molecules
+from aae_core.exceptions import DataError
+from aae_core.generation import MoleculeGenerator
+from aae_core.registry import LoadedModel
+
+
+def rbf_mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
+    """Unbiased squared MMD between samples ``x`` (n, d) and ``y`` (m, d), n, m >= 2, with the kernel
+    ``k(a, b) = exp(-||a - b||^2 / (2 bandwidth^2))`` (Gretton et al. 2012, Eq. 3, MMD^2_u).
+
+    Near 0 (possibly slightly negative) when both come from one distribution; at most 2.
+    """
+    def mean_kernel(a: torch.Tensor, b: torch.Tensor, same: bool) -> torch.Tensor:
+        k = torch.exp(-torch.cdist(a, b).pow(2) / (2 * bandwidth**2))
+        if same:
+            return (k.sum() - k.diagonal().sum()) / (len(a) * (len(a) - 1))
+        return k.mean()
+
+    x, y = x.double(), y.double()
+    return float(mean_kernel(x, x, True) + mean_kernel(y, y, True) - 2 * mean_kernel(x, y, False))
+
+
+def median_distance(x: torch.Tensor) -> float:
+    """Median pairwise Euclidean distance of the rows of ``x`` (n, d), the median heuristic for the
+    RBF bandwidth (Gretton et al. 2012, Sec. 8)."""
+    distances = torch.pdist(x.double())
+    return float(distances.median()) if len(distances) else 1.0
+
+
+def moment_gaps(posterior: torch.Tensor, prior: torch.Tensor) -> dict[str, float]:
+    """How far the first two moments of ``posterior`` draws (n, d) are from those of ``prior`` samples
+    (m, d).
+
+    Returns ``mean_gap`` (Euclidean norm of the difference of means; for two samples of N(0, I) it is
+    about sqrt(d (1/n + 1/m)) from sampling noise alone), ``cov_gap`` (Frobenius norm of the difference of
+    covariances relative to the prior's) and ``posterior_variance`` (mean per-dimension
+    variance of the draws; the prior's is beside it as ``prior_variance``).
+    """
+    posterior, prior = posterior.double(), prior.double()
+    cov_posterior, cov_prior = torch.atleast_2d(torch.cov(posterior.T)), torch.atleast_2d(torch.cov(prior.T))
+    return {
+        "mean_gap": float((posterior.mean(0) - prior.mean(0)).norm()),
+        "cov_gap": float((cov_posterior - cov_prior).norm() / cov_prior.norm()),
+        "posterior_variance": float(cov_posterior.diagonal().mean()),
+        "prior_variance": float(cov_prior.diagonal().mean()),
+    }
+
+
+def token_accuracy(decoded: torch.Tensor, targets: torch.Tensor) -> float:
+    """Fraction of target tokens that the decoded sequence has at the same position.
+
+    Parameters
+    ----------
+    decoded : (batch, steps) long, greedy output without ``<bos>`` (0 after ``<eos>``).
+    targets : (batch, seq_len) long, the molecules' ids without ``<bos>``, ``<eos>`` included, 0-padded.
+    """
+    width = max(decoded.shape[1], targets.shape[1])
+    decoded = torch.nn.functional.pad(decoded, (0, width - decoded.shape[1]))
+    targets = torch.nn.functional.pad(targets, (0, width - targets.shape[1]))
+    mask = targets != 0
+    return float(((decoded == targets) & mask).sum() / mask.sum())
+
+
+@torch.no_grad()
+def reconstruction(generator: MoleculeGenerator, smiles: Sequence[str], codes: torch.Tensor) -> dict[str, float]:
+    """Greedy reconstruction of ``smiles`` from their ``codes`` (n, latent_dim).
+
+    Returns ``exact_match`` (fraction decoded to the same canonical SMILES) and ``token_accuracy``
+    (see :func:`token_accuracy`).
+    """
+    tokenizer = generator.tokenizer
+    decoded = generator.model.decoder.generate(codes.to(generator.device), tokenizer.max_len, tokenizer.bos_id,
+                                               tokenizer.eos_id, greedy=True).cpu()
+    targets, _ = tokenizer.encode(smiles)
+    same = [chem.canonicalize(s) == t for s, t in zip(tokenizer.decode(decoded), smiles, strict=True)]
+    return {"exact_match": float(np.mean(same)), "token_accuracy": token_accuracy(decoded, targets[:, 1:])}
+
+
+@torch.no_grad()
+def property_r2(loaded: LoadedModel, smiles: Sequence[str], codes: torch.Tensor) -> dict[str, float]:
+    """``r2_<property>`` (coefficient of determination, 1 - SS_res / SS_tot) of the property head's
+    predictions from ``codes``; empty for a model without a property head."""
+    from aae_core.pipeline import property_values
+
+    head = getattr(loaded.model, "property_head", None)
+    if head is None:
+        return {}
+    truth = property_values(list(smiles), loaded.config.properties).double()
+    predicted = head(codes.to(next(head.parameters()).device)).cpu().double()
+    r2 = 1 - ((truth - predicted) ** 2).sum(0) / ((truth - truth.mean(0)) ** 2).sum(0)
+    return {f"r2_{name}": float(value) for name, value in zip(loaded.config.properties, r2, strict=True)}
+
+
+def held_out_molecules(loaded: LoadedModel, source: str = "moses-test", n: int = 1000) -> list[str]:
+    """Up to ``n`` molecules of ``source`` (shipped name or file) that the model's tokenizer can encode,
+    from the first ``n`` rows.
+
+    Raises
+    ------
+    DataError
+        If none of them can be encoded (e.g. a file from another chemical space).
+    """
+    tokenizer = loaded.tokenizer
+    return load_molecules(source, tokenizer=tokenizer, max_len=tokenizer.max_len, max_rows=n).smiles
+
+
+@torch.no_grad()
+def posterior_draws(loaded: LoadedModel, smiles: Sequence[str], codes: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """One draw z ~ q(z|x) per molecule, (n, latent_dim) float32: ``codes`` for a deterministic encoder;
+    ``mu + exp(logvar / 2) * eps`` for a model with a Gaussian ``posterior`` (the VAE)."""
+    model = loaded.model
+    if not hasattr(model, "posterior"):
+        return codes
+    tokens, lengths = loaded.tokenizer.encode(smiles)
+    mu, logvar = model.posterior({"tokens": tokens.to(next(model.parameters()).device), "lengths": lengths})
+    noise = torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed))
+    return (mu.cpu() + torch.exp(0.5 * logvar.cpu()) * noise).float()
+
+
+@dataclass
+class LatentQuality:
+    """Latent-quality numbers of one model (``metrics``) and the samples they came from: ``posterior``
+    draws (n, latent_dim) for held-out molecules and as many ``prior`` samples, float32."""
+
+    name: str
+    metrics: dict[str, float]
+    posterior: np.ndarray
+    prior: np.ndarray
+
+
+def latent_quality(loaded: LoadedModel, smiles: Sequence[str], seed: int = 0) -> LatentQuality:
+    """All latent-quality metrics of ``loaded`` on held-out ``smiles`` (at least two).
+
+    ``metrics``: ``n``, ``mmd2`` between :func:`posterior_draws` and prior samples (RBF kernel whose
+    bandwidth is the median pairwise distance of the prior samples, so every model with the same prior
+    is measured with the same kernel), ``bandwidth``, the :func:`moment_gaps`, :func:`reconstruction`
+    and, with a property head, :func:`property_r2`.
+
+    Raises
+    ------
+    DataError
+        With fewer than two molecules, or one that does not parse.
+    """
+    if len(smiles) < 2:
+        raise DataError(f"latent quality needs at least 2 held-out molecules, got {len(smiles)}")
+    generator = MoleculeGenerator(loaded, device=str(next(loaded.model.parameters()).device))
+    codes = generator.encode(smiles)  # validates: DataError for an unparsable SMILES
+    smiles = chem.canonicalize_many(smiles)
+    posterior = posterior_draws(loaded, smiles, codes, seed)
+    prior = loaded.model.prior.sample(len(codes), torch.Generator().manual_seed(seed)).float()
+    bandwidth = median_distance(prior)
+    metrics = {"n": float(len(codes)), "mmd2": rbf_mmd2(posterior, prior, bandwidth), "bandwidth": bandwidth,
+               **moment_gaps(posterior, prior), **reconstruction(generator, smiles, codes),
+               **property_r2(loaded, smiles, codes)}
+    return LatentQuality(loaded.name, metrics, posterior.numpy(), prior.numpy())
+
+
+def latent_figure(quality: LatentQuality) -> go.Figure:
+    """Three panels: per-dimension means of posterior draws and prior samples; the eigenvalues of both
+    covariance matrices, largest first (a collapsed or stretched direction stands out); and both sets
+    on the two principal axes of the posterior draws."""
+    posterior, prior = quality.posterior.astype(np.float64), quality.prior.astype(np.float64)
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("mean per dimension", "covariance eigenvalues",
+                                                        "first two principal axes"))
+    _, _, axes = np.linalg.svd(posterior - posterior.mean(0), full_matrices=False)
+    for label, z, colour in (("aggregate posterior", posterior, "#1f77b4"), ("prior", prior, "#7f7f7f")):
+        style = {"name": label, "legendgroup": label, "marker_color": colour}
+        eigen = np.sort(np.linalg.eigvalsh(np.atleast_2d(np.cov(z.T))))[::-1]
+        xy = (z - posterior.mean(0)) @ axes[:2].T
+        fig.add_trace(go.Scatter(y=z.mean(0), mode="markers", **style), row=1, col=1)
+        fig.add_trace(go.Scatter(y=eigen, mode="lines+markers", showlegend=False, **style), row=1, col=2)
+        fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", opacity=0.4, marker_size=3,
+                                 showlegend=False, **style), row=1, col=3)
+    fig.update_yaxes(type="log", row=1, col=2)
+    fig.update_layout(title=f"{quality.name}: aggregate posterior vs prior "
+                            f"(MMD^2 {quality.metrics['mmd2']:.3f})", height=380)
+    return fig

@@ -1,0 +1,96 @@
+"""How fast the dashboard's main interactions are on the shipped model, single-threaded PyTorch.
+
+    python bench/bench_dashboard.py [--model checkpoints/aae_moses.safetensors] [--repeat 3] [--nonlinear]
+
+Prints one line per step (median of ``--repeat`` runs, min and max): sampling 1,000 molecules and drawing
+the grid, and projecting 10,000 latent codes with PCA (plus, with ``--nonlinear``, t-SNE and UMAP on the
+3,000 points the map uses for them). Every step runs uncached, as on a first click; the dashboard caches
+the results afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+torch.set_num_threads(1)
+
+from aae_core import latent  # noqa: E402
+from aae_core.generation import MoleculeGenerator  # noqa: E402
+from aae_core.registry import load_model  # noqa: E402
+from dashboard import components, services  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(label: str, step: Callable[[int], object], repeat: int) -> object:
+    """Run ``step(i)`` ``repeat`` times; print the median, min and max wall time; return the last result."""
+    times, result = [], None
+    for i in range(repeat):
+        start = time.perf_counter()
+        result = step(i)
+        times.append(time.perf_counter() - start)
+    print(f"{label:<62} {statistics.median(times):7.3f} s   (min {min(times):.3f}, max {max(times):.3f})", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(ROOT / "checkpoints" / "aae_moses.safetensors"))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--nonlinear", action="store_true", help="also time t-SNE and UMAP (slow)")
+    args = parser.parse_args()
+    logging.getLogger("streamlit").setLevel(logging.ERROR)  # no "missing ScriptRunContext" noise outside a server
+
+    loaded = load_model(args.model)
+    generator = MoleculeGenerator(loaded)
+    known = services.training_set()
+    print(f"model {loaded.name}: latent_dim {loaded.config.latent_dim}, torch threads {torch.get_num_threads()}")
+
+    print("-- Sample & draw: 1,000 molecules")
+    smiles = timed("sample 1,000 (prior draw + decode)", lambda i: generator.sample(1000, seed=i), args.repeat)
+    frame = timed("describe them (validity, novelty, QED, logP, SA, MW, Ro5)",
+                  lambda i: services.describe(smiles, known), args.repeat)
+    page = frame[frame["valid"]].head(services.GRID_PAGE)
+    timed(f"draw one grid page ({len(page)} RDKit SVGs)",
+          lambda i: [services.drawing.__wrapped__(s) for s in page["smiles"]], args.repeat)
+    timed("all three: sample 1,000 and draw the grid", lambda i: [
+        services.drawing.__wrapped__(s) for s in services.describe(generator.sample(1000, seed=10 + i), known)
+        .query("valid").head(services.GRID_PAGE)["smiles"]], args.repeat)
+    print(f"   validity {frame['valid'].mean():.1%} of 1,000")
+
+    print("-- Latent map: 10,000 training molecules")
+    codes = timed("encode 10,000 (first visit per model; cached after)", lambda i: services.training_codes.__wrapped__(
+        str(loaded.path), 0.0, 10_000, loaded), 1)
+    train, train_codes = codes
+    prior = generator.sample_prior(services.PRIOR_POINTS, seed=0).numpy()
+
+    def pca_map(i: int) -> int:
+        view = latent.project(train_codes, "pca")
+        extra = view.transform(prior)
+        overlay = latent.prior_overlay(loaded.model.prior, view, extra)
+        points = pd.DataFrame({"x": view.coords[:, 0], "y": view.coords[:, 1], "kind": "training",
+                                        "smiles": train["smiles"].to_numpy()})
+        empty = pd.DataFrame(columns=["smiles", "distance", "x", "y"])
+        figure = components.latent_map_figure(services.LatentMap(points, view, overlay, empty), "dataset")
+        return len(figure.to_json())
+
+    size = timed(f"project {len(train_codes):,} with PCA + prior overlay + Scattergl figure", pca_map, args.repeat)
+    print(f"   figure JSON {size / 2**20:.1f} MiB")
+    if args.nonlinear:
+        subset = train_codes[: services.NONLINEAR_MAX_POINTS]
+        timed(f"t-SNE of {len(subset):,} (+{len(prior):,} prior samples, jointly)",
+              lambda i: latent.project(subset, "tsne", extra=prior), 1)
+        timed(f"UMAP of {len(subset):,} (first call includes numba compilation)",
+              lambda i: latent.project(subset, "umap"), 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""aae-lab dashboard: ``streamlit run dashboard/app.py`` (or ``aae-lab dashboard``).
+
+The entry point: page setup, the model selector and basket count in the sidebar (shared by every page),
+the navigation, and the last line of defence that keeps tracebacks away from users.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from dashboard import services, state
+
+# One intra-op thread by default: training threads and page reruns share the CPU without oversubscribing it.
+torch.set_num_threads(int(os.environ.get("AAE_LAB_THREADS", "1")))
+st.set_page_config(page_title="aae-lab", page_icon=":material/hub:", layout="wide")
+st.set_option("client.showErrorDetails", "none")
+st.set_option("client.toolbarMode", "viewer")
+state.init()
+
+trained = services.collect_trained_model()
+if trained is not None:
+    st.toast(f"{trained.label} is ready and selected in the sidebar.", icon=":material/check_circle:")
+
+choices = services.model_choices()
+with st.sidebar:
+    if choices:
+        if st.session_state.get(state.MODEL) not in choices:
+            st.session_state[state.MODEL] = next(iter(choices))
+        st.selectbox("Model", list(choices), format_func=lambda key: choices[key].label, key=state.MODEL,
+                     help="Shipped models, then the models you trained in this session.")
+    else:
+        st.warning("No molecule model found: train one on the Train page.")
+    st.caption(f"Candidate basket: {len(state.basket())} molecule(s)")
+
+navigation = {
+    "Molecules": [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+        st.Page("pages/sample.py", title="Sample & draw", icon=":material/casino:"),
+        st.Page("pages/interpolate.py", title="Interpolate", icon=":material/timeline:"),
+        st.Page("pages/basket.py", title="Basket", icon=":material/shopping_basket:"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/compare.py", title="Compare runs", icon=":material/compare_arrows:"),
+    ],
+    "Learn": [st.Page("pages/divergences.py", title="Divergences", icon=":material/school:")],
+}
+digits = sorted((Path(__file__).parent / "pages").glob("digits_*.py"))  # the image models' pages (aae_core.images)
+if digits:
+    navigation["Digits"] = [st.Page(f"pages/{path.name}", title=path.stem.removeprefix("digits_").capitalize())
+                            for path in digits]
+page = st.navigation(navigation)
+try:
+    page.run()
+except Exception:  # noqa: BLE001 - pages handle the errors they expect; this is for the ones they did not
+    logging.getLogger("aae_lab.dashboard").exception("page %r failed", page.title)
+    st.error("This page hit an unexpected problem (the details are in the server log). Try other settings, "
+             "pick another model, or reload the page.")

@@ -1,0 +1,104 @@
+"""Digits: explore a trained image AAE - latent map over its prior, decoder manifold, style grid,
+reconstructions (Makhzani et al. 2015, Fig. 2, 4, 7). Same numbers as aae_core.image_generation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from aae_core.exceptions import AAELabError
+from aae_core.image_generation import (
+    is_conditional,
+    latent_codes,
+    manifold,
+    mosaic,
+    num_labels,
+    reconstruct,
+    style_grid,
+)
+from aae_core.images import ImageConfig, prepare_images, shipped_image_models
+from aae_core.latent import prior_overlay, project
+from aae_core.registry import load_model
+from dashboard.services import checkpoint_dir
+
+ROWS = 2000  # images drawn on the latent map
+
+
+@st.cache_resource(show_spinner="Loading model...")
+def load(path: str):
+    return load_model(path)
+
+
+@st.cache_data(show_spinner="Loading images...")
+def images_of(config_json: str):
+    """Held-out rows of the model's own data (training rows when none were held out)."""
+    prepared = prepare_images(ImageConfig(**json.loads(config_json)))
+    rows = prepared.held_out if prepared.held_out is not None else prepared.train
+    return rows.images[:ROWS], rows.labels[:ROWS] if rows.labels is not None else None, rows.shape
+
+
+def picture(images: np.ndarray, shape, cols: int, caption: str) -> None:
+    st.image(mosaic(images, shape, cols), caption=caption, clamp=True, width="stretch")
+
+
+st.title("Digits: latent space and decoder")
+models = {**shipped_image_models(checkpoint_dir()), **st.session_state.get("digits_trained", {})}
+if not models:
+    st.info("No digit model yet: train one on the Digits Training page, or run `aae-lab train-images`.")
+    st.stop()
+name = st.selectbox("Model", list(models), key="digits_model")
+try:
+    loaded = load(str(models[name]))
+    x, y, shape = images_of(json.dumps(loaded.meta["image_config"]))
+except (AAELabError, OSError) as err:
+    st.error(f"Cannot use {name}: {err}")
+    st.stop()
+model, card = loaded.model, loaded.meta.get("card", {})
+st.caption(f"{loaded.config.model} model, prior {loaded.config.prior['name']}, code of {model.prior.dim} dims; "
+           f"card: `{card.get('command', 'n/a')}`; metrics {card.get('metrics', {})}")
+
+latent_tab, manifold_tab, style_tab, recon_tab = st.tabs(["Latent map", "Decoder manifold", "Style grid",
+                                                          "Reconstructions"])
+with latent_tab:
+    z = latent_codes(model, x)
+    if z.shape[1] != 2:
+        st.info(f"The code has {z.shape[1]} dims; the latent map shows 2-D codes (train with latent_dim=2).")
+    else:
+        view = project(z, "raw")
+        overlay = prior_overlay(model.prior, view, model.prior.sample(3000).numpy())
+        fig = go.Figure(go.Contour(x=overlay.x, y=overlay.y, z=overlay.density, colorscale="Greys", showscale=False,
+                                   contours_coloring="heatmap", opacity=0.5, name="prior density"))
+        for digit in np.unique(y) if y is not None else [None]:
+            rows = z if digit is None else z[y == digit]
+            fig.add_scatter(x=rows[:, 0], y=rows[:, 1], mode="markers", marker_size=4, name=str(digit))
+        fig.update_layout(height=600, xaxis_title="z₁", yaxis_title="z₂", legend_title="digit")
+        st.plotly_chart(fig, key="digits_latent_map")
+
+with manifold_tab:
+    n = st.slider("Grid size", 5, 25, 15, key="digits_manifold_n")
+    label = (st.selectbox("Decode with label", range(num_labels(model)), key="digits_manifold_label")
+             if is_conditional(model) else None)
+    try:
+        _, images = manifold(model, n, label)
+        picture(images, shape, n, "decoded 2-D latent grid over the central 96% of the prior in each axis")
+    except AAELabError as err:
+        st.info(str(err))
+
+with style_tab:
+    if not is_conditional(model):
+        st.info("The style grid needs a label-conditioned model (supervised, semi-supervised, clustering).")
+    else:
+        rows = st.slider("Style rows", 1, 10, 5, key="digits_style_rows")
+        seed = st.number_input("Seed", 0, 10_000, 0, key="digits_style_seed")
+        styles = model.prior.sample(rows, torch.Generator().manual_seed(int(seed))).numpy()
+        picture(style_grid(model, styles).reshape(-1, x.shape[1]), shape, num_labels(model),
+                "each row: one style z drawn from the prior, decoded with every label")
+
+with recon_tab:
+    count = st.slider("Images", 5, 50, 20, key="digits_recon_n")
+    recon = reconstruct(model, x[:count], y[:count] if y is not None else None)
+    picture(np.concatenate([x[:count], recon]), shape, count, "top: held-out images; bottom: reconstructions")

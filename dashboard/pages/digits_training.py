@@ -1,0 +1,132 @@
+"""Digits: train an image AAE without blocking the page. A worker thread (no Streamlit calls) runs
+aae_core.images.train_images; a fragment polls its progress every second. Same as `aae-lab train-images`."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from aae_core.checkpoints import finish_checkpoint
+from aae_core.config import TrainConfig
+from aae_core.exceptions import AAELabError
+from aae_core.image_metrics import evaluate_image_model
+from aae_core.images import IMAGE_MODELS, ImageConfig, train_images
+
+PRIORS = {"gaussian": {"name": "gaussian", "sigma": 5.0}, "mixture": {"name": "mixture", "k": 10},
+          "swiss_roll": {"name": "swiss_roll"}, "uniform": {"name": "uniform"}}
+
+
+@dataclass
+class Job:
+    """One training run, shared by the worker thread and the page."""
+
+    path: str
+    total_epochs: int
+    steps: list[dict] = field(default_factory=list)
+    epochs: list[dict] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    metrics: dict | None = None
+    error: str | None = None
+    thread: threading.Thread | None = None
+
+    def record(self, event: str, record: dict) -> None:
+        if event in ("step", "epoch"):
+            (self.steps if event == "step" else self.epochs).append(record)
+
+    def run(self, cfg: ImageConfig, train_cfg: TrainConfig) -> None:
+        started = time.perf_counter()
+        try:
+            history, model, prepared = train_images(cfg, train_cfg, self.path, {"name": Path(self.path).stem},
+                                                    [self.record], self.stop)
+            self.metrics = evaluate_image_model(model, prepared, cfg.model)
+            finish_checkpoint(self.path, {"wall_s": round(time.perf_counter() - started, 1), "metrics": self.metrics,
+                                          "epochs_done": len(history.epochs)})
+        except AAELabError as err:
+            self.error = str(err)
+        except Exception as err:  # noqa: BLE001 - shown on the page instead of a traceback
+            self.error = f"{type(err).__name__}: {err}"
+
+
+def uploaded_source(files) -> tuple[str, str | None]:
+    """Save uploads to a temp folder: (images path, labels path or None)."""
+    folder = Path(tempfile.mkdtemp(prefix="aae-digits-"))
+    paths = []
+    for upload in files:
+        paths.append(folder / Path(upload.name).name)
+        paths[-1].write_bytes(upload.getvalue())
+    images = [p for p in paths if p.suffix == ".npz" or "idx3" in p.name]
+    labels = [p for p in paths if "idx1" in p.name]
+    if len(images) != 1:
+        raise AAELabError("upload one images file (.npz, or *-idx3-ubyte[.gz]) and optionally its *-idx1-ubyte labels")
+    return str(images[0]), str(labels[0]) if labels else None
+
+
+st.title("Digits: train an adversarial autoencoder")
+with st.form("digits_train_form"):
+    family = st.selectbox("Model", list(IMAGE_MODELS), key="digits_train_model")
+    prior = st.selectbox("Prior (style prior for supervised / semi-supervised / clustering)", list(PRIORS),
+                         key="digits_train_prior")
+    left, right = st.columns(2)
+    latent_dim = left.number_input("Code dims (latent_dim)", 1, 64, 2, key="digits_train_latent")
+    labels = left.number_input("Labelled images (label-prior, semi-supervised; 0 = all)", 0, 60000, 100, step=10,
+                               key="digits_train_labels")
+    clusters = left.number_input("Classes / clusters", 2, 64, 10, key="digits_train_clusters")
+    hidden = right.number_input("Hidden units", 8, 2000, 256, key="digits_train_hidden")
+    epochs = right.number_input("Epochs", 1, 1000, 20, key="digits_train_epochs")
+    seed = right.number_input("Seed", 0, 10_000, 0, key="digits_train_seed")
+    files = st.file_uploader("Own MNIST-format data (default: the embedded 8x8 digits)", accept_multiple_files=True,
+                             key="digits_train_files")
+    submitted = st.form_submit_button("Train")
+
+job: Job | None = st.session_state.get("digits_job")
+if submitted and not (job and job.thread.is_alive()):
+    try:
+        data, label_file = uploaded_source(files) if files else ("digits", None)
+        cfg = ImageConfig(model=family, data=data, labels=label_file, latent_dim=int(latent_dim),
+                          num_classes=int(clusters), hidden_dim=int(hidden), discriminator_dims=[int(hidden)] * 2,
+                          prior=PRIORS[prior] if family != "label-prior" else {"name": "mixture", "k": int(clusters)},
+                          num_labels=int(labels) if labels and family in ("label-prior", "semi-supervised") else None,
+                          holdout=0.2 if family in ("semi-supervised", "clustering") else 0.0).validate()
+        train_cfg = TrainConfig(epochs=int(epochs), batch_size=100, seed=int(seed), lr_gamma=1.0, log_every=1,
+                                checkpoint_every=10**9).validate()
+    except AAELabError as err:
+        st.error(f"Cannot train: {err}")
+        st.stop()
+    job = Job(str(Path(tempfile.mkdtemp(prefix="aae-digits-")) / f"digits_session_{family}.safetensors"),
+              int(epochs))
+    job.thread = threading.Thread(target=job.run, args=(cfg, train_cfg), daemon=True)
+    job.thread.start()
+    st.session_state["digits_job"] = job
+
+
+@st.fragment(run_every=1.0)
+def progress() -> None:
+    job: Job | None = st.session_state.get("digits_job")
+    if job is None:
+        st.info("Set the options and press Train; the 8x8 digits train in seconds to minutes.")
+        return
+    running = job.thread.is_alive()
+    if running and st.button("Stop", key="digits_train_stop"):
+        job.stop.set()
+    if job.steps:
+        last = job.steps[-1]
+        st.progress(min(1.0, (last["epoch"] + last["batch"] / last["batches"]) / job.total_epochs),
+                    text=f"epoch {last['epoch'] + 1}, batch {last['batch']}/{last['batches']}")
+        terms = pd.DataFrame(job.steps).drop(columns=["epoch", "batch", "batches", "time_s"]).set_index("step")
+        st.line_chart(terms)
+    if job.epochs:
+        st.dataframe(pd.DataFrame(job.epochs), hide_index=True)
+    if job.error:
+        st.error(f"Training failed: {job.error}")
+    elif not running and job.metrics is not None:
+        st.success(f"Done: {job.metrics}. The model is listed on the Digits Explore page.")
+        st.session_state.setdefault("digits_trained", {})[Path(job.path).stem] = Path(job.path)
+
+
+progress()

@@ -1,0 +1,49 @@
+"""Home: what the app does, the models it has loaded (with their cards), and a tour for a classroom."""
+
+import streamlit as st
+
+from aae_core.exceptions import AAELabError
+from dashboard import components, services
+
+st.title("aae-lab: adversarial autoencoders for molecules")
+st.markdown(
+    "An **adversarial autoencoder** (Makhzani et al. 2015) squeezes each molecule, written as a SMILES string, "
+    "into a short vector of numbers, its *latent code*, and learns to rebuild the molecule from it. "
+    "A second network, the *discriminator*, keeps the cloud of codes shaped like a simple distribution we "
+    "choose, the *prior*, so that any point drawn from the prior decodes into a plausible new molecule. "
+    "Here you can look at that latent space, sample and filter new molecules, walk between two molecules, "
+    "and train your own model.")
+
+st.subheader("Models")
+refs, problems = services.shipped_models()
+for message in problems:
+    st.warning(f"A checkpoint was skipped: {message}")
+for ref in services.model_choices().values():
+    try:
+        components.model_card(ref, services.load(ref))
+    except AAELabError as err:
+        st.warning(f"{ref.label} cannot be loaded: {err}")
+if not refs:
+    st.info(f"No shipped model in `{services.checkpoint_dir()}`: train one on the Train page.")
+
+st.subheader("A 30-minute tour for a classroom")
+tour = [
+    ("pages/divergences.py", "1. Divergences: why match distributions adversarially?",
+     "Move one distribution away from another: KL explodes, Jensen-Shannon stops changing, Wasserstein keeps "
+     "growing. The AAE's discriminator plays the Jensen-Shannon game."),
+    ("pages/latent_map.py", "2. Latent map: does the cloud of codes fill the prior?",
+     "Blue dots are training molecules, the orange rings the prior. Colour by QED or logP: do similar "
+     "molecules sit together? Paste a molecule you know and find its neighbours."),
+    ("pages/sample.py", "3. Sample & draw: new molecules from the prior",
+     "Sample 1,000 molecules; compare validity at temperature 0.5, 1.0 and 1.5. Filter to drug-like, "
+     "novel ones and put your favourites in the basket."),
+    ("pages/interpolate.py", "4. Interpolate: walk between two molecules",
+     "Pick two molecules from your basket; does a straight line in latent space give a smooth chemical path?"),
+    ("pages/train.py", "5. Train: make your own (tiny) model",
+     "Train with latent_dim = 2 for a minute: the latent map then shows the raw codes, with no projection."),
+    ("pages/compare.py", "6. Compare runs: what did training look like?",
+     "Overlay the loss curves of your model and the shipped one; smooth them; set them beside the MOSES paper."),
+]
+for page, label, task in tour:
+    st.page_link(page, label=label)
+    st.caption(task)

@@ -1,0 +1,84 @@
+"""Latent map: where the encoder puts molecules, drawn over the prior it was trained to match."""
+
+import streamlit as st
+
+from aae_core import chem, latent
+from aae_core.exceptions import AAELabError
+from aae_core.generation import MoleculeGenerator
+from dashboard import components, services
+
+VIEW_NOTES = {
+    "raw": "these are the model's own two latent axes.",
+    "pca": "PCA keeps the two directions along which the codes vary most, and an isotropic Gaussian prior stays "
+           "an isotropic Gaussian with the same sigma, centred on the projected origin. (Those are the directions "
+           "where the codes spread most, so even well-matched codes look slightly wider than the prior here.)",
+    "umap": "UMAP keeps neighbours together; distances between far-apart clusters mean little.",
+    "tsne": "t-SNE keeps neighbours together (distances between clusters mean little); new points are embedded "
+            "together with the others.",
+}
+
+st.title("Latent map")
+st.caption("Each dot is one molecule's latent code z = E(x), shown in 2-D. The orange shading and rings are the "
+           "prior p(z) that the discriminator pushed the codes towards: after good training the blue cloud of "
+           "codes fills the orange one, and every region of the prior decodes into molecules.")
+ref, loaded = components.current_model()
+methods = latent.available_methods(loaded.config.latent_dim)
+if not methods:
+    st.warning(f"{ref.label} has a {loaded.config.latent_dim}-D latent space, which has no 2-D view. "
+               "Pick a model with latent_dim >= 2 in the sidebar.")
+    st.stop()
+
+left, middle, right = st.columns([3, 2, 2])
+method = left.radio("Projection", methods, format_func=latent.METHOD_LABELS.get, horizontal=True, key="map_method",
+                    bind="query-params",
+                    help="PCA is linear and fast (the prior is drawn exactly); UMAP and t-SNE bend space to "
+                         "keep neighbours together (the prior is then estimated from projected samples).")
+n = middle.selectbox("Training molecules", services.MAP_SIZES, index=2, format_func="{:,}".format, key="map_points",
+                     bind="query-params")
+colour_by = right.selectbox("Colour by", ["dataset", *chem.PROPERTY_NAMES], key="map_colour", bind="query-params",
+                            format_func=lambda name: chem.PROPERTY_LABELS.get(name, "dataset (training vs generated)"))
+show_generated = left.checkbox(f"Add {services.GENERATED_POINTS} generated molecules (encoded back)",
+                               key="map_generated")
+show_prior = middle.checkbox(f"Add {services.PRIOR_POINTS:,} prior samples", key="map_prior")
+if method in ("umap", "tsne") and n > services.NONLINEAR_MAX_POINTS:
+    st.caption(f"UMAP and t-SNE use the first {services.NONLINEAR_MAX_POINTS:,} molecules: they are slow on a "
+               "laptop CPU (UMAP also compiles itself the first time, about a minute).")
+
+smiles = st.text_input("Encode my molecule (SMILES)", key="map_smiles", placeholder="e.g. CC(=O)Nc1ccc(O)cc1",
+                       help="It appears as a red star, with its nearest training molecules circled.")
+yours = None
+if smiles.strip():
+    try:
+        yours = MoleculeGenerator(loaded).encode([smiles.strip()]).numpy()
+    except AAELabError as err:
+        st.error(f"Cannot place this molecule: {err}. Check the SMILES (e.g. paste it from PubChem).")
+
+with st.spinner("Encoding training molecules and fitting the projection (once per model and setting)..."):
+    try:
+        view = services.latent_map(loaded, n, method, show_generated, show_prior, yours)
+    except (AAELabError, ValueError) as err:
+        st.error(f"Cannot draw the map: {err}")
+        st.stop()
+    figure = components.latent_map_figure(view, colour_by)
+event = st.plotly_chart(figure, key="latent_map", on_select="rerun", selection_mode=("box", "lasso"))
+st.caption(("The prior is drawn exactly: " if view.overlay.exact else "The prior is estimated from projected samples "
+            "(a KDE), because this view is non-linear: ") + VIEW_NOTES[method]
+           + " Drag a box or lasso (toolbar, top right) to see the molecules under it.")
+if yours is not None:
+    st.subheader("Your molecule and its nearest training molecules")
+    mine, near = st.columns([1, 4])
+    mine.image(services.drawing(smiles.strip()), caption="your molecule")
+    with near:
+        st.caption("Nearest by Euclidean distance between latent codes (in latent units), not in the 2-D view.")
+        components.molecule_table(view.neighbours[["smiles", "distance"]], key="map_neighbours", selectable=False)
+
+selected = services.selected_rows(event, view.points)
+if selected.empty:
+    st.info("Select points with the box or lasso tool to list their molecules here.")
+    st.stop()
+st.subheader(f"{len(selected):,} selected molecule(s)")
+shown = selected[["smiles", "kind"]].head(services.GRID_PAGE)
+if len(selected) > len(shown):
+    st.caption(f"Showing the first {len(shown)}.")
+rows = components.molecule_table(shown, key="map_selection")
+components.add_to_basket_button(shown, rows, "latent map", ref.label, key="map_basket")

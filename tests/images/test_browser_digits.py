@@ -1,0 +1,50 @@
+"""The digit pages in a real headless Chromium, through the app's navigation (reuses the server, tab and
+helpers of tests/dashboard/test_browser.py; only the checkpoint folder differs: one tiny digit model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from aae_core.images import train_images
+from tests.dashboard import test_browser as browser
+from tests.dashboard.test_browser import go, settle, shot
+from tests.images.conftest import tiny_image_config, tiny_train_config
+
+pytestmark = pytest.mark.browser
+server, page = browser.server, browser.page  # the app server and its tab, started on this module's checkpoint_dir
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory):
+    """Stands in for ``checkpoints/``: one tiny semi-supervised digit model (label-conditioned decoder)."""
+    folder = tmp_path_factory.mktemp("digit-checkpoints")
+    cfg = tiny_image_config(model="semi-supervised", num_labels=20, holdout=20)
+    train_images(cfg, tiny_train_config(epochs=2), folder / "digits_tiny.safetensors")
+    return folder
+
+
+def test_explore_draws_map_manifold_style_and_reconstructions(page):
+    go(page, "Explore")
+    page.locator(".js-plotly-plot").first.wait_for()
+    assert page.get_by_text("semi-supervised model").first.is_visible()
+    for tab in ("Decoder manifold", "Style grid", "Reconstructions"):
+        page.get_by_role("tab", name=tab).click()
+        settle(page)
+    assert page.locator("[data-testid='stImage']").count() == 3
+    shot(page, "digits_explore")
+
+
+def test_training_runs_and_reports(page):
+    go(page, "Training")
+    page.get_by_label("Epochs", exact=True).fill("1")
+    page.get_by_label("Hidden units", exact=True).fill("16")
+    page.get_by_role("button", name="Train").click()
+    page.get_by_text("The model is listed on the Digits Explore page").wait_for(timeout=180_000)
+    settle(page)
+    shot(page, "digits_training")
+
+
+def test_accuracy_baseline(page):
+    go(page, "Accuracy")
+    assert page.locator("[data-testid='stMetric']").count() == 1
+    shot(page, "digits_accuracy")

@@ -1,0 +1,135 @@
+"""IDX / npz / embedded loaders on good and bad self-made files, splits, the trainer dataset."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+import torch
+
+from aae_core.data.images import (
+    ImageDataset,
+    choose_labelled,
+    load_images,
+    load_npz,
+    read_idx,
+    stratified_split,
+)
+from aae_core.exceptions import DataError
+from tests.images.conftest import fake_digits, write_idx
+
+
+def test_idx_round_trip_gz_and_plain(tmp_path):
+    images, labels = fake_digits(20)
+    for suffix in ("", ".gz"):
+        path = write_idx(tmp_path / f"a-images-idx3-ubyte{suffix}", images)
+        np.testing.assert_array_equal(read_idx(path), images)
+    wide = np.arange(12, dtype=np.int32).reshape(3, 4)
+    np.testing.assert_array_equal(read_idx(write_idx(tmp_path / "w-idx2-int", wide, 0x0C)), wide)
+
+
+def test_load_idx_finds_mnist_sibling_labels(idx_files):
+    data = load_images(idx_files[0])
+    assert data.images.shape == (60, 36) and data.images.dtype == np.float32
+    assert data.images.min() >= 0 and data.images.max() <= 1
+    np.testing.assert_array_equal(data.labels, np.arange(60) % 10)
+    assert data.shape == (6, 6)
+
+
+def test_load_idx_without_labels_then_needing_them(tmp_path):
+    images, _ = fake_digits(10)
+    data = load_images(write_idx(tmp_path / "solo-images-idx3-ubyte", images))
+    assert data.labels is None
+    with pytest.raises(DataError, match="has no labels.*labels file"):
+        data.require_labels("the supervised model")
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    (b"", "bad magic number"),
+    (b"\x01\x00\x08\x03" + b"\x00" * 12, "bad magic number"),
+    (b"\x00\x00\x08\x03\x00\x00", "file ends after"),
+    (b"\x00\x00\x08\x01\x00\x00\x00\x05abc", "truncated"),
+])
+def test_bad_idx_headers(tmp_path, payload, message):
+    path = tmp_path / "bad-idx3-ubyte"
+    path.write_bytes(payload)
+    with pytest.raises(DataError, match=message):
+        read_idx(path)
+
+
+def test_not_gzip_and_missing_files(tmp_path):
+    fake = tmp_path / "x-images-idx3-ubyte.gz"
+    fake.write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match="cannot be read"):
+        read_idx(fake)
+    with pytest.raises(DataError, match="no IDX file"):
+        read_idx(tmp_path / "absent-idx3-ubyte")
+
+
+def test_label_count_mismatch_and_wrong_rank(tmp_path):
+    images, labels = fake_digits(10)
+    img = write_idx(tmp_path / "m-images-idx3-ubyte", images)
+    lab = write_idx(tmp_path / "other-labels-idx1-ubyte", labels[:7].astype(np.uint8))
+    with pytest.raises(DataError, match="7,\\) labels for 10 images"):
+        load_images(img, labels=lab)
+    with pytest.raises(DataError, match="3 dimensions"):
+        load_images(lab)
+
+
+def test_npz_splits_and_errors(tmp_path):
+    images, labels = fake_digits(30)
+    path = tmp_path / "fashion.npz"
+    np.savez(path, x_train=images, y_train=labels, x_test=images[:5])
+    assert len(load_npz(path)) == 30 and load_npz(path).labels is not None
+    assert load_images(path, split="test").labels is None
+    with pytest.raises(DataError, match="no array 'x_valid'.*x_test"):
+        load_npz(path, "valid")
+    np.savez(path, x_train=images, y_train=labels[:3])
+    with pytest.raises(DataError, match="one label per image"):
+        load_npz(path)
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(DataError, match="not a readable"):
+        load_npz(tmp_path / "junk.npz")
+
+
+def test_unknown_source_and_float_range(tmp_path):
+    with pytest.raises(DataError, match="unknown image source"):
+        load_images(tmp_path / "pictures.png")
+    path = tmp_path / "f.npz"
+    np.savez(path, x_train=np.full((2, 3, 3), 7.0))
+    with pytest.raises(DataError, match=r"lie in \[0, 1\]"):
+        load_npz(path)
+
+
+def test_embedded_digits():
+    data = load_images("digits", max_images=50)
+    assert data.images.shape == (50, 64) and data.shape == (8, 8) and data.images.max() <= 1
+
+
+def test_splits_are_stratified_and_seeded():
+    labels = np.arange(200) % 10
+    train, held = stratified_split(labels, 0.2, seed=0)
+    assert len(held) == 40 and np.all(np.bincount(labels[held]) == 4)
+    chosen = choose_labelled(labels[train], 30, seed=0)
+    assert np.all(np.bincount(labels[train][chosen]) == 3)
+    np.testing.assert_array_equal(chosen, choose_labelled(labels[train], 30, seed=0))
+    with pytest.raises(DataError, match="multiple of the 10 classes"):
+        choose_labelled(labels, 15)
+
+
+def test_dataset_batches_with_labelled_minibatch():
+    labels = np.array([-1, 3, -1, 5])
+    dataset = ImageDataset(np.eye(4, dtype=np.float32), labels, labelled_batch_size=6)
+    batch = dataset.batch(torch.tensor([0, 2]))
+    assert batch["x"].shape == (2, 4) and batch["y"].tolist() == [-1, -1]
+    assert set(batch["y_labelled"].tolist()) <= {3, 5} and batch["x_labelled"].shape == (6, 4)
+    with pytest.raises(DataError, match="no image is labelled"):
+        ImageDataset(np.eye(2, dtype=np.float32), np.array([-1, -1]), labelled_batch_size=2)
+
+
+def test_gzip_idx_written_by_hand_matches_mnist_layout(tmp_path):
+    raw = bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + bytes([7, 8, 9])
+    path = tmp_path / "t-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(raw))
+    assert read_idx(path).tolist() == [7, 8, 9]

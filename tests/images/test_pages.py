@@ -1,0 +1,98 @@
+"""AppTest of the digit pages: they render shipped or session models, train in a worker thread, and show
+st.error (never a traceback) for bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from aae_core.images import shipped_image_models, train_images
+from tests.images.conftest import tiny_image_config, tiny_train_config
+
+PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "pages"
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """A tiny unsupervised AAE and a tiny semi-supervised one (two epochs on 120 embedded digits)."""
+    folder = tmp_path_factory.mktemp("pages")
+    models = {"tiny_aae": tiny_image_config(),
+              "tiny_semi": tiny_image_config(model="semi-supervised", num_labels=20, holdout=20)}
+    for name, cfg in models.items():
+        train_images(cfg, tiny_train_config(epochs=2), folder / f"{name}.safetensors")
+    return {name: folder / f"{name}.safetensors" for name in models}
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(PAGES / name), default_timeout=120)
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("name", ["tiny_aae", "tiny_semi"])
+def test_explore_page_draws_every_tab(tiny_models, name):
+    at = page("digits_explore.py")
+    at.session_state["digits_trained"] = tiny_models
+    at.run()
+    at.selectbox(key="digits_model").set_value(name).run()
+    assert_clean(at)
+    assert len(at.tabs) == 4
+    assert at.get("plotly_chart"), "latent map missing"
+    assert len(at.image) >= 2, "manifold / reconstructions missing"
+    if name == "tiny_semi":
+        at.slider(key="digits_style_rows").set_value(3).run()
+        assert_clean(at)
+        assert len(at.image) == 3  # manifold, style grid, reconstructions
+
+
+def test_explore_page_reports_a_bad_checkpoint(tmp_path):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a checkpoint")
+    at = page("digits_explore.py")
+    at.session_state["digits_trained"] = {"junk": junk}
+    at.run()
+    at.selectbox(key="digits_model").set_value("junk").run()
+    assert not at.exception
+    assert "Cannot use junk" in at.error[0].value
+
+
+def submit_training(**values) -> AppTest:
+    at = page("digits_training.py").run()
+    for key, value in values.items():
+        kind = "selectbox" if key in ("model", "prior") else "number_input"
+        getattr(at, kind)(key=f"digits_train_{key}").set_value(value)
+    at.button[0].click().run()
+    at.session_state["digits_job"].thread.join(timeout=120)
+    return at.run()
+
+
+def test_train_page_trains_in_a_worker_thread():
+    at = submit_training(model="semi-supervised", latent=2, labels=50, hidden=16, epochs=1)
+    assert_clean(at)
+    assert "Done" in at.success[0].value
+    job = at.session_state["digits_job"]
+    assert job.metrics["held_out_accuracy"] > 0 and Path(job.path).is_file()
+    assert Path(job.path).stem in at.session_state["digits_trained"]
+
+
+def test_train_page_shows_errors_not_tracebacks():
+    at = submit_training(model="label-prior", labels=15, hidden=16, epochs=1)
+    assert not at.exception
+    assert "multiple of the 10 classes" in at.error[0].value
+
+
+def test_accuracy_page_baseline():
+    at = page("digits_accuracy.py").run()
+    assert_clean(at)
+    assert at.metric[0].value.endswith("%")
+    at.number_input(key="digits_accuracy_labels").set_value(15).run()
+    assert "multiple of the 10 classes" in at.error[0].value
+
+
+def test_shipped_models_are_listed():
+    assert all(path.suffix == ".safetensors" for path in shipped_image_models().values())
