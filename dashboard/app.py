@@ -56,7 +56,7 @@ if digits:
 page = st.navigation(navigation)
 try:
     page.run()
-except Exception:  # noqa: BLE001 - pages handle the errors they expect; this is for the ones they did not
+except Exception:  # pages handle the errors they expect; this catches the ones they did not
     logging.getLogger("aae_lab.dashboard").exception("page %r failed", page.title)
     st.error("This page hit an unexpected problem (the details are in the server log). Try other settings, "
              "pick another model, or reload the page.")

@@ -18,14 +18,17 @@ from dashboard import services, state
 
 #: One colour per kind of point, on every page: what the prior says, what the encoder does with training
 #: molecules, what the decoder generates, and the user's own molecule.
-COLORS = {"prior": "#F58518", "training": "#4C78A8", "generated": "#54A24B", "yours": "#E45756",
-          "neighbour": "#B279A2"}
+COLORS = {"prior": "#F58518", "prior_ring": "#B35806", "training": "#4C78A8", "generated": "#54A24B",
+          "yours": "#E45756", "neighbour": "#B279A2"}
 KIND_LABELS = {"training": "training molecules, encoded", "generated": "generated molecules, encoded back",
                "prior": "prior samples z ~ p(z)", "yours": "your molecule"}
 RUN_COLORS = ("#4C78A8", "#E45756", "#54A24B", "#B279A2", "#F58518", "#72B7B2", "#9D755D", "#FF9DA6")
 TERM_TITLES = {"reconstruction": "reconstruction (nats/token)", "discriminator": "discriminator BCE (nats)",
                "generator": "generator BCE (nats)", "kl": "KL (nats/molecule)"}
 X_LABELS = {"step": "training step", "epoch": "epoch", "time_s": "wall time (s)"}
+#: The generation metrics a model card shows (MOSES names), when its checkpoint has them.
+CARD_METRICS = ("valid", "unique@1000", "Novelty", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv",
+                "Filters", "KL score")
 ROW_HEIGHT = 96  # pixels per row of a molecule table (fits a 200 x 140 drawing scaled down)
 NUMBER_FORMATS = {"QED": "%.2f", "logP": "%.2f", "SA": "%.2f", "MW": "%.1f", "distance": "%.2f", "t": "%.2f"}
 
@@ -104,7 +107,7 @@ def latent_map_figure(view: services.LatentMap, colour_by: str) -> go.Figure:
     fig = go.Figure(go.Contour(
         x=overlay.x, y=overlay.y, z=overlay.density, showscale=False, hoverinfo="skip", zmin=0, zmax=peak,
         contours={"start": peak / 10, "end": peak, "size": peak / 10}, line_width=0,
-        colorscale=[[0, "rgba(245,133,24,0)"], [1, "rgba(245,133,24,0.55)"]],
+        colorscale=[[0, _rgba(COLORS["prior"], 0.0)], [1, _rgba(COLORS["prior"], 0.55)]],
         name="prior density" if overlay.exact else "prior density (KDE of projected samples)", showlegend=True))
     values = None
     if colour_by != "dataset":
@@ -139,13 +142,19 @@ def _add_rings(fig: go.Figure, overlay) -> None:
     name = "prior σ rings (1σ, 2σ, 3σ)" if len(overlay.centres) else "prior support"
     for label, ring in overlay.rings:
         fig.add_trace(go.Scattergl(x=ring[:, 0], y=ring[:, 1], mode="lines", hoverinfo="skip", legendgroup="rings",
-                                   name=name, line={"color": "#B35806", "width": 1.5, "dash": "dash"},
+                                   name=name, line={"color": COLORS["prior_ring"], "width": 1.5, "dash": "dash"},
                                    showlegend=not labelled))
         if label not in labelled:
             top = ring[np.argmax(ring[:, 1])]
             fig.add_annotation(x=top[0], y=top[1], text=label, showarrow=False, bgcolor="rgba(255,255,255,0.8)",
-                               font={"color": "#B35806", "size": 11})
+                               font={"color": COLORS["prior_ring"], "size": 11})
         labelled.add(label)
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    """``"#F58518"``, 0.5 -> ``"rgba(245,133,24,0.5)"``."""
+    red, green, blue = (int(colour[i: i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
 
 
 def _points_trace(kind: str, rows: pd.DataFrame, values: pd.Series | None, colour_by: str) -> go.Scattergl:
@@ -232,7 +241,8 @@ def divergence_figure(curve: pd.DataFrame, shift: float) -> go.Figure:
 
 # -- cards and reports -----------------------------------------------------------------------------
 def model_card(ref: services.ModelRef, loaded: LoadedModel) -> None:
-    """What a model is, what it was trained on, for how long, and how well it does."""
+    """What a model is, what it was trained on, for how long, and how well it does (the card's measured
+    metrics, when it has them)."""
     cfg, meta = loaded.config, loaded.meta
     card, report, history = meta.get("card", {}), meta.get("data_report", {}), loaded.history
     last_step = history["steps"][-1] if history["steps"] else {}
@@ -244,15 +254,18 @@ def model_card(ref: services.ModelRef, loaded: LoadedModel) -> None:
         cols = st.columns(4)
         cols[0].metric("training molecules", f"{report['kept']:,}" if "kept" in report else "n/a")
         cols[1].metric("steps (epochs done)", f"{last_step.get('step', 0):,} ({len(history['epochs'])})")
-        cols[2].metric("training time", duration(last_step.get("time_s", 0.0)))
+        cols[2].metric("training time", duration(card.get("wall_s", last_step.get("time_s", 0.0))))
         validity = last_epoch.get("validity")
-        cols[3].metric("validity at last epoch", f"{validity:.0%}" if validity is not None else "no epoch yet")
+        cols[3].metric("validity at last epoch", f"{validity:.0%}" if validity is not None else "no epoch yet",
+                       help="from the run's own monitor: a few hundred prior samples at the end of each epoch")
         made = [f"created {card['created']}"] if "created" in card else []
         made += [f"command: `{card['command']}`"] if "command" in card else []
-        st.caption(" · ".join([f"Data: {report.get('source', 'n/a')}", *made]))
-        evaluation = card.get("evaluation", {}).get("metrics")
-        if evaluation:
-            st.dataframe(pd.DataFrame([evaluation]), hide_index=True)
+        st.caption(" · ".join([f"Data: {card.get('data', report.get('source', 'n/a'))}", *made]))
+        metrics = card.get("metrics") or card.get("evaluation", {}).get("metrics")
+        if metrics:
+            shown = {name: metrics[name] for name in CARD_METRICS if name in metrics}
+            st.dataframe(pd.DataFrame([shown or metrics]), hide_index=True)
+            st.caption(card.get("metrics_note") or card.get("evaluation", {}).get("command", ""))
 
 
 def duration(seconds: float) -> str:

@@ -53,7 +53,7 @@ class TrainingJob:
             self.status = "cancelled" if self.stop_event.is_set() else "finished"
         except AAELabError as err:
             self.error, self.status = str(err), "failed"
-        except Exception as err:  # noqa: BLE001 - the thread must not die silently; the page shows this
+        except Exception as err:  # the thread must not die silently: the page shows the message
             self.error, self.status = f"unexpected {type(err).__name__}: {err}", "failed"
 
     def _record(self, event: str, record: dict) -> None:

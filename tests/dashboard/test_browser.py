@@ -30,13 +30,15 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(checkpoint_dir):
-    """The app on 127.0.0.1 (tiny models, one torch thread); yields its URL and stops it afterwards."""
+def server(checkpoint_dir, tmp_path_factory):
+    """The app on 127.0.0.1 (tiny models, one torch thread, its own HOME so that Streamlit's disk cache
+    stays out of the user's); yields its URL and stops it afterwards."""
     if shutil.which("chromium") is None:
         pytest.skip("chromium is not on PATH (apt-get install chromium)")
     port = free_port()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "AAE_LAB_CHECKPOINTS": str(checkpoint_dir)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "AAE_LAB_CHECKPOINTS": str(checkpoint_dir),
+           "HOME": str(tmp_path_factory.mktemp("home"))}
     log = (SHOTS.parent / "streamlit.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
