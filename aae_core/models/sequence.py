@@ -101,21 +101,24 @@ class SequenceDecoder(nn.Module):
         (batch, steps) long tensor of generated ids, without ``<bos>``; rows are padded with 0
         after their ``<eos>``.
         """
-        batch = z.shape[0]
-        token = torch.full((batch, 1), bos_id, dtype=torch.long, device=z.device)
-        finished = torch.zeros(batch, dtype=torch.bool, device=z.device)
-        state, out = None, []
-        for _ in range(max_len + 1):
-            logits, state = self(z, token, state)
+        out = torch.zeros(z.shape[0], max_len + 1, dtype=torch.long, device=z.device)
+        active = torch.arange(z.shape[0], device=z.device)  # rows still decoding; finished rows are dropped
+        token = torch.full((len(active), 1), bos_id, dtype=torch.long, device=z.device)
+        state, steps = None, 0
+        while len(active) and steps <= max_len:
+            logits, state = self(z[active], token, state)
             logits = logits[:, -1].float()
             if greedy:
                 token = logits.argmax(-1, keepdim=True)
             else:
-                probs = torch.softmax(logits / temperature, dim=-1)
-                token = torch.multinomial(probs, 1, generator=generator)
-            token = token.masked_fill(finished[:, None], 0)
-            out.append(token)
-            finished |= token[:, 0] == eos_id
-            if finished.all():
-                break
-        return torch.cat(out, dim=1)
+                token = torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1, generator=generator)
+            out[active, steps] = token[:, 0]
+            running = token[:, 0] != eos_id
+            active, token, state = active[running], token[running], _select_rows(state, running)
+            steps += 1
+        return out[:, :steps]
+
+
+def _select_rows(state, rows: torch.Tensor):
+    """Keep batch ``rows`` of a GRU state (layers, batch, hidden) or an LSTM (h, c) pair."""
+    return tuple(part[:, rows] for part in state) if isinstance(state, tuple) else state[:, rows]
