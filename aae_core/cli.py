@@ -130,8 +130,8 @@ def cmd_train_images(args: argparse.Namespace) -> int:
         history, model, prepared = train_images(cfg, train_cfg, args.out, _card(args), callbacks=[progress])
     finally:
         progress.close()
-    card = {"seed": train_cfg.seed, "data": prepared.report(), "wall_s": round(time.perf_counter() - wall, 1),
-            "cpu_s": round(time.process_time() - cpu, 1), "epochs_done": len(history.epochs),
+    card = {"seed": train_cfg.seed, "data": prepared.report(), "wall_s": round(time.perf_counter() - wall, 3),
+            "cpu_s": round(time.process_time() - cpu, 3), "epochs_done": len(history.epochs),
             "metrics": evaluate_image_model(model, prepared, cfg.model)}
     finish_checkpoint(args.out, card)
     print(f"checkpoint: {args.out}  {json.dumps(card)}")
