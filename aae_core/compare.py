@@ -10,10 +10,7 @@ and generator cross-entropies); and :mod:`aae_core.latent_quality` on held-out m
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,10 +20,8 @@ import pandas as pd
 import plotly
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from safetensors import safe_open
-from safetensors.torch import save_file
 
-from aae_core.checkpoints import META_KEY
+from aae_core.checkpoints import load_checkpoint, save_checkpoint
 from aae_core.exceptions import DataError
 from aae_core.generation import MoleculeGenerator
 from aae_core.latent_quality import LatentQuality, held_out_molecules, latent_figure, latent_quality
@@ -156,26 +151,27 @@ def _write_pngs(figures: Mapping[str, go.Figure], out: Path) -> list[Path]:
     return [out / f"{name}.png" for name in figures]
 
 
+class _LoadedOptimizer:
+    """An optimizer state read by :func:`load_checkpoint`, shaped for :func:`save_checkpoint` to write back."""
+
+    def __init__(self, state: dict):
+        self.state = state
+
+    def state_dict(self) -> dict:
+        return self.state
+
+
 def annotate_card(path: str | Path, report: RunReport, command: str) -> None:
     """Store the report's summary metrics, and the ``command`` that measured them, in the model card of
-    the checkpoint at ``path`` (``card["evaluation"]``); weights and optimizer state are rewritten
-    unchanged, atomically."""
-    path = Path(path)
-    with safe_open(str(path), framework="pt") as handle:
-        header = json.loads(handle.metadata()[META_KEY])
-        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    the checkpoint at ``path`` (``card["evaluation"]``); weights, optimizer and RNG state are written
+    back unchanged (atomically, by :func:`save_checkpoint`)."""
+    ckpt = load_checkpoint(path)
     values = {k: report.metrics.get(k) for k in REPORT_COLUMNS} | report.latent.metrics
-    header.setdefault("card", {})["evaluation"] = {
+    ckpt.meta.setdefault("card", {})["evaluation"] = {
         "command": command, "measured": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "metrics": {k: None if v is None or math.isnan(v) else round(v, 4) for k, v in values.items()}}
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        save_file(tensors, tmp, metadata={META_KEY: json.dumps(header)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    optimizers = {phase: _LoadedOptimizer(state) for phase, state in ckpt.optimizer_states.items()}
+    save_checkpoint(path, ckpt.model_state, ckpt.meta, optimizers, ckpt.rng_state)
 
 
 def compare_runs(paths: Sequence[str | Path], out: str | Path, n: int = 2000, seed: int = 0,

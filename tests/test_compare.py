@@ -83,6 +83,7 @@ def test_metrics_table_without_paper_rows():
 def test_cli_compare_and_annotate(runs, sets, tmp_path, capsys):
     reference, train = sets
     out = tmp_path / "cli"
+    before = load_checkpoint(runs[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         code = main(["compare", str(runs[1]), "--n", "8", "--reference", str(reference), "--train", str(train),
@@ -91,7 +92,13 @@ def test_cli_compare_and_annotate(runs, sets, tmp_path, capsys):
     card = load_checkpoint(runs[1]).meta["card"]
     assert card["evaluation"]["command"].startswith("aae-lab compare")
     assert {"valid", "mmd2", "exact_match"} <= set(card["evaluation"]["metrics"])
-    assert load_checkpoint(runs[1]).optimizer_states  # still resumable
+    after = load_checkpoint(runs[1])
+    for key, value in before.model_state.items():
+        torch.testing.assert_close(after.model_state[key], value)
+    old, new = before.optimizer_states["autoencoder"], after.optimizer_states["autoencoder"]
+    assert new["param_groups"] == old["param_groups"]
+    torch.testing.assert_close(new["state"][0]["exp_avg"], old["state"][0]["exp_avg"])
+    assert (runs[1].stat().st_mode & 0o777) != 0o600  # normal permissions, like save_checkpoint's
 
 
 def test_duplicate_run_names_are_rejected(runs, tmp_path):

@@ -248,7 +248,9 @@ T = TypeVar("T")
 
 def parallel_map(func: Callable[[str], T], items: Sequence[str], n_jobs: int = 1) -> list[T]:
     """``[func(x) for x in items]``, in ``n_jobs`` spawned worker processes when ``n_jobs > 1``
-    (``n_jobs=-1``: one per CPU). ``func`` must be a module-level function."""
+    (``n_jobs=-1``: one per CPU). ``func`` must be a module-level function. Workers are spawned (not
+    forked: the parent may hold torch / OpenMP threads), so the calling script needs the usual
+    ``if __name__ == "__main__":`` guard."""
     if n_jobs < 0:
         n_jobs = os.cpu_count() or 1
     if n_jobs <= 1 or len(items) < 2 * n_jobs:

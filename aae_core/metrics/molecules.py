@@ -504,7 +504,8 @@ def evaluate(
         Training SMILES for Novelty; default the shipped 250,000-molecule MOSES train cut (MOSES itself
         uses its full 1.58M train split). Canonicalised and cached.
     n_jobs : int
-        Worker processes for the per-molecule RDKit work (1: none).
+        Worker processes for the per-molecule RDKit work (1: none; -1: one per CPU). They are started
+        with ``spawn``, so a script calling this needs the ``if __name__ == "__main__":`` guard.
     k : sequence of int
         The k of the Unique@k metrics.
     device : str, optional
