@@ -148,7 +148,7 @@ def _card(args: argparse.Namespace) -> dict:
 class TrainProgress:
     """Trainer callback: a tqdm bar over the batches of the current epoch, one JSON line per epoch."""
 
-    TERMS = ("reconstruction", "discriminator", "generator", "kl")
+    TERMS = ("reconstruction", "discriminator", "generator", "kl", "supervised")
 
     def __init__(self, quiet: bool):
         self.quiet, self.bar = quiet, None
@@ -231,7 +231,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if not app.is_file():
         raise AAELabError(f"the dashboard is not installed next to aae_core (looked for {app})")
     os.execvp(sys.executable, [sys.executable, "-m", "streamlit", "run", str(app),
-                               "--server.port", str(args.port), "--server.headless", "true"])
+                               "--server.port", str(args.port), "--server.address", args.address,
+                               "--server.headless", "true"])
     return 0
 
 
@@ -308,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dash = sub.add_parser("dashboard", help="open the Streamlit app on the shipped models")
     dash.add_argument("--port", type=int, default=8501)
+    dash.add_argument("--address", default="127.0.0.1",
+                      help="interface to listen on (default: this machine only; 0.0.0.0 for all)")
     dash.set_defaults(func=cmd_dashboard)
     return parser
 
