@@ -42,15 +42,19 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | Path, model_state: dict[str, torch.Tensor], meta: dict,
-                    optimizers: dict[str, torch.optim.Optimizer] | None = None,
+                    optimizers: dict[str, torch.optim.Optimizer | dict] | None = None,
                     rng_state: torch.Tensor | None = None) -> Path:
-    """Atomically write a checkpoint; returns its path. ``meta`` must be JSON-serialisable."""
+    """Atomically write a checkpoint; returns its path. ``meta`` must be JSON-serialisable.
+
+    ``optimizers`` maps each phase to an optimizer or to its ``state_dict()`` (as
+    :attr:`Checkpoint.optimizer_states` holds them, so a loaded checkpoint can be written back unchanged).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model_state.items()}
     groups = {}
     for phase, optimizer in (optimizers or {}).items():
-        state = optimizer.state_dict()
+        state = optimizer if isinstance(optimizer, dict) else optimizer.state_dict()
         groups[phase] = state["param_groups"]
         for index, values in state["state"].items():
             for key, value in values.items():

@@ -151,16 +151,6 @@ def _write_pngs(figures: Mapping[str, go.Figure], out: Path) -> list[Path]:
     return [out / f"{name}.png" for name in figures]
 
 
-class _LoadedOptimizer:
-    """An optimizer state read by :func:`load_checkpoint`, shaped for :func:`save_checkpoint` to write back."""
-
-    def __init__(self, state: dict):
-        self.state = state
-
-    def state_dict(self) -> dict:
-        return self.state
-
-
 def annotate_card(path: str | Path, report: RunReport, command: str) -> None:
     """Store the report's summary metrics, and the ``command`` that measured them, in the model card of
     the checkpoint at ``path`` (``card["evaluation"]``); weights, optimizer and RNG state are written
@@ -170,8 +160,7 @@ def annotate_card(path: str | Path, report: RunReport, command: str) -> None:
     ckpt.meta.setdefault("card", {})["evaluation"] = {
         "command": command, "measured": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "metrics": {k: None if v is None or math.isnan(v) else round(v, 4) for k, v in values.items()}}
-    optimizers = {phase: _LoadedOptimizer(state) for phase, state in ckpt.optimizer_states.items()}
-    save_checkpoint(path, ckpt.model_state, ckpt.meta, optimizers, ckpt.rng_state)
+    save_checkpoint(path, ckpt.model_state, ckpt.meta, ckpt.optimizer_states, ckpt.rng_state)
 
 
 def compare_runs(paths: Sequence[str | Path], out: str | Path, n: int = 2000, seed: int = 0,
