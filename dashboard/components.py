@@ -90,12 +90,13 @@ def _add_to_basket(smiles: list[str], source: str, model: str) -> None:
 
 
 def download_buttons(frame: pd.DataFrame, stem: str, key: str) -> None:
-    """CSV and SDF downloads of ``frame`` side by side."""
+    """CSV and SDF downloads of ``frame`` with its properties, side by side. The files are made when a button
+    is clicked (Streamlit's deferred ``data``), so showing the buttons costs nothing."""
     left, right = st.columns(2)
-    left.download_button("Download CSV", services.to_csv(frame), f"{stem}.csv", "text/csv", key=f"{key}_csv",
-                         icon=":material/download:", width="stretch")
-    right.download_button("Download SDF", services.to_sdf(frame), f"{stem}.sdf", "chemical/x-mdl-sdfile",
-                          key=f"{key}_sdf", icon=":material/download:", width="stretch")
+    left.download_button("Download CSV", lambda: services.to_csv(services.with_properties(frame)), f"{stem}.csv",
+                         "text/csv", key=f"{key}_csv", icon=":material/download:", width="stretch")
+    right.download_button("Download SDF", lambda: services.to_sdf(services.with_properties(frame)), f"{stem}.sdf",
+                          "chemical/x-mdl-sdfile", key=f"{key}_sdf", icon=":material/download:", width="stretch")
 
 
 # -- latent map ------------------------------------------------------------------------------------

@@ -13,8 +13,7 @@ if basket.empty:
             "**Add to the basket**.")
     st.stop()
 
-properties = services.properties_table(tuple(basket["smiles"]))
-frame = basket.join(properties)
+frame = services.with_properties(basket)
 rows = components.molecule_table(frame, key="basket_grid")
 left, right = st.columns(2)
 if left.button(f"Remove {len(rows)} selected" if rows else "Select rows to remove them", disabled=not rows,

@@ -56,6 +56,7 @@ except ValueError as err:
 st.caption(f"{len(shown):,} of {len(batch.frame):,} molecules pass the filters. Select rows to add them to the "
            "candidate basket (it keeps them while you visit other pages).")
 page, number = components.page_of(shown, key="sample_page")
+page = services.with_properties(page)  # only the rows on screen, unless a property filter needed them all
 rows = components.molecule_table(page, key=f"sample_grid_{number}")
 components.add_to_basket_button(page, rows, "sample", ref.label, key="sample_basket")
 st.markdown("**Export the filtered batch**")

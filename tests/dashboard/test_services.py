@@ -45,15 +45,25 @@ def test_describe_and_batch_stats():
     assert frame["valid"].tolist() == [True, True, False, True]
     assert frame["unique"].tolist() == [True, False, True, True]
     assert frame["novel"].tolist() == [False, False, False, True]
-    assert np.isnan(frame.loc[2, "QED"]) and frame.loc[3, "MW"] == pytest.approx(78.11, abs=0.01)
+    assert "QED" not in frame  # properties are computed lazily, for the rows that need them
     stats = services.batch_stats(frame)
     assert stats == {"validity": 0.75, "uniqueness": pytest.approx(2 / 3), "novelty": 0.5}
+
+
+def test_with_properties_adds_every_property_and_nan_for_invalid():
+    frame = services.with_properties(pd.DataFrame({"smiles": ["not a smiles", "c1ccccc1"], "QED": [9.0, 9.0]},
+                                                  index=[5, 7]))
+    assert list(frame.columns) == ["smiles", *services.PROPERTY_COLUMNS]
+    assert frame.loc[5, list(services.PROPERTY_COLUMNS)].isna().all()
+    assert frame.loc[7, "MW"] == pytest.approx(78.11, abs=0.01) and frame.loc[7, "QED"] < 1
+    assert frame.loc[7, "lipinski"] == 0
 
 
 def test_filters_ranges_lipinski_and_smarts():
     frame = services.describe(["CCO", "c1ccccc1O", "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC(=O)O", "xx"], frozenset())
     everything = services.Filters(ranges=dict(services.PROPERTY_RANGES), valid_only=False, unique_only=False)
-    assert len(services.apply_filters(frame, everything)) == 4  # sliders at their ends: no limits
+    unfiltered = services.apply_filters(frame, everything)
+    assert len(unfiltered) == 4 and "QED" not in unfiltered  # sliders at their ends: no limits, no properties
     heavy = services.Filters(ranges={"MW": (100.0, 800.0)})
     assert services.apply_filters(frame, heavy)["smiles"].tolist() == [frame.loc[2, "smiles"]]
     phenol = services.apply_filters(frame, services.Filters(ranges={}, smarts="c1ccccc1[OH]"))
@@ -63,9 +73,9 @@ def test_filters_ranges_lipinski_and_smarts():
 
 
 def test_lipinski_filter_keeps_at_most_one_violation():
-    frame = pd.DataFrame({"smiles": ["a", "b", "c"], "valid": True, "unique": True, "lipinski": [0, 1, 2]})
-    kept = services.apply_filters(frame, services.Filters(ranges={}, lipinski=True))
-    assert kept["smiles"].tolist() == ["a", "b"]
+    smiles = ["CCO", "C" * 30, "C" * 40]  # 0 violations; logP > 5; logP > 5 and MW > 500
+    kept = services.apply_filters(services.describe(smiles, frozenset()), services.Filters(ranges={}, lipinski=True))
+    assert kept["smiles"].tolist() == smiles[:2] and kept["lipinski"].tolist() == [0, 1]
 
 
 def test_sdf_and_csv_exports_round_trip():
