@@ -14,6 +14,7 @@ from aae_core.exceptions import ConfigError
 
 CELLS = ("gru", "lstm")
 REPRESENTATIONS = ("smiles", "selfies")
+LATENT_INPUTS = ("every_step", "initial_state")
 AUTOCAST = ("auto", "bf16", "off")
 
 
@@ -32,6 +33,7 @@ class ModelConfig:
     decoder_hidden_dim: int = 512
     decoder_num_layers: int = 1
     cell: str = "gru"  # "gru" or "lstm"
+    latent_input: str = "every_step"  # decoder sees z at "every_step" or only in its "initial_state" (MOSES)
     dropout: float = 0.0
     discriminator_dims: list[int] = field(default_factory=lambda: [640, 256])
     prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 1.0})
@@ -44,6 +46,7 @@ class ModelConfig:
     def validate(self) -> ModelConfig:
         _choice("cell", self.cell, CELLS)
         _choice("representation", self.representation, REPRESENTATIONS)
+        _choice("latent_input", self.latent_input, LATENT_INPUTS)
         for name in ("max_len", "latent_dim", "embedding_dim", "hidden_dim", "num_layers",
                      "decoder_hidden_dim", "decoder_num_layers"):
             _positive(name, getattr(self, name))

@@ -32,7 +32,7 @@ def sequence_parts(cfg: ModelConfig, vocab_size: int, encoder_out: int) -> tuple
     encoder = SequenceEncoder(vocab_size, cfg.embedding_dim, cfg.hidden_dim, cfg.num_layers, cfg.cell,
                               cfg.bidirectional, cfg.dropout, encoder_out)
     decoder = SequenceDecoder(vocab_size, cfg.embedding_dim, cfg.decoder_hidden_dim, cfg.decoder_num_layers,
-                              cfg.cell, cfg.dropout, cfg.latent_dim)
+                              cfg.cell, cfg.dropout, cfg.latent_dim, cfg.latent_input)
     return encoder, decoder
 
 

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from aae_core import chem
-from aae_core.exceptions import DataError, TokenizerError
+from aae_core.config import ModelConfig
+from aae_core.exceptions import ConfigError, DataError, TokenizerError
 from aae_core.generation import LatentIndex, MoleculeGenerator, interpolate_codes
 from aae_core.models.sequence import SequenceDecoder
 from aae_core.registry import load_model
@@ -30,6 +31,24 @@ def test_generate_stops_when_every_row_ended():
         decoder.output.bias[2] = 10  # always <eos>
     ids = decoder.generate(torch.zeros(3, 2), max_len=50, bos_id=1, eos_id=2)
     assert ids.shape == (3, 1) and (ids == 2).all()
+
+
+@pytest.mark.parametrize("latent_input", ["every_step", "initial_state"])
+def test_decoder_latent_input_layouts_both_depend_on_z(latent_input):
+    torch.manual_seed(0)
+    decoder = SequenceDecoder(vocab_size=6, embedding_dim=4, hidden_dim=8, num_layers=2, cell="lstm", dropout=0,
+                              latent_dim=3, latent_input=latent_input)
+    assert decoder.rnn.input_size == 4 + 3 * (latent_input == "every_step")
+    tokens = torch.tensor([[1, 3, 4, 2]])
+    logits, _ = decoder(torch.zeros(1, 3), tokens)
+    assert logits.shape == (1, 4, 6)
+    # initial_state: z changes the first step through the state; every_step: also directly at each input
+    assert not torch.allclose(logits, decoder(torch.ones(1, 3), tokens)[0])
+
+
+def test_unknown_latent_input_is_a_config_error():
+    with pytest.raises(ConfigError, match="latent_input='sideways' is not allowed"):
+        ModelConfig(latent_input="sideways").validate()
 
 
 def test_encode_and_errors(generator):

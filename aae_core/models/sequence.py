@@ -2,8 +2,10 @@
 
 The layout follows the MOSES AAE (Polykovskiy et al. 2020; Kadurin et al. 2017): embedding +
 bidirectional GRU/LSTM encoder whose last hidden states map linearly to the latent code, and a GRU/LSTM
-decoder whose initial state comes from ``z``. Here ``z`` is also concatenated to every decoder input,
-which keeps the decoder from ignoring the code.
+decoder whose initial state comes from ``z``. With ``latent_input="every_step"`` ``z`` is also
+concatenated to every decoder input, which keeps the decoder from ignoring the code but makes it depend on
+``z`` at every token; ``"initial_state"`` is the MOSES layout (``z`` only sets the initial state), whose
+decoder behaves more like a language model where the prior puts codes the encoder never produced.
 """
 
 from __future__ import annotations
@@ -47,16 +49,18 @@ class SequenceEncoder(nn.Module):
 
 
 class SequenceDecoder(nn.Module):
-    """Autoregressive decoder p(x | z): at each step it reads the previous token and ``z``."""
+    """Autoregressive decoder p(x | z): ``z`` sets the initial state; at each step it reads the previous
+    token (and ``z`` too when ``latent_input="every_step"``)."""
 
     def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, num_layers: int, cell: str,
-                 dropout: float, latent_dim: int):
+                 dropout: float, latent_dim: int, latent_input: str = "every_step"):
         super().__init__()
         self.cell, self.num_layers, self.hidden_dim = cell, num_layers, hidden_dim
+        self.every_step = latent_input == "every_step"
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.latent_to_hidden = nn.Linear(latent_dim, num_layers * hidden_dim)
-        self.rnn = RNNS[cell](embedding_dim + latent_dim, hidden_dim, num_layers, batch_first=True,
-                              dropout=dropout if num_layers > 1 else 0.0)
+        self.rnn = RNNS[cell](embedding_dim + latent_dim * self.every_step, hidden_dim, num_layers,
+                              batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
         self.output = nn.Linear(hidden_dim, vocab_size)
 
     def initial_state(self, z: torch.Tensor):
@@ -79,7 +83,9 @@ class SequenceDecoder(nn.Module):
         """
         if state is None:
             state = self.initial_state(z)
-        inputs = torch.cat([self.embedding(tokens), z[:, None, :].expand(-1, tokens.shape[1], -1)], dim=-1)
+        inputs = self.embedding(tokens)
+        if self.every_step:
+            inputs = torch.cat([inputs, z[:, None, :].expand(-1, tokens.shape[1], -1)], dim=-1)
         out, state = self.rnn(inputs, state)
         return self.output(out), state
 
