@@ -37,6 +37,7 @@ class ModelConfig:
     dropout: float = 0.0
     discriminator_dims: list[int] = field(default_factory=lambda: [640, 256])
     prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 1.0})
+    posterior_noise: float = 0.0  # AAE: fixed std of a Gaussian q(z|x) while training (0: deterministic)
     kl_weight: float = 1.0  # VAE: weight of the KL term after annealing (1: the plain ELBO)
     kl_anneal_steps: int = 0  # VAE: steps of linear KL warm-up from 0 to kl_weight (0: none)
     free_bits: float = 0.0  # VAE: nats per latent dimension below which KL is not penalised
@@ -52,7 +53,7 @@ class ModelConfig:
             _positive(name, getattr(self, name))
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("kl_weight", "kl_anneal_steps", "free_bits", "property_weight"):
+        for name in ("kl_weight", "kl_anneal_steps", "free_bits", "property_weight", "posterior_noise"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         self._validate_properties()

@@ -40,7 +40,8 @@ def build_aae(cfg: ModelConfig, vocab_size: int) -> AdversarialAutoencoder:
     """Sequence AAE (Makhzani et al. 2015) with the MOSES-style encoder/decoder."""
     encoder, decoder = sequence_parts(cfg, vocab_size, cfg.latent_dim)
     prior = make_prior({**cfg.prior, "dim": cfg.latent_dim})
-    return AdversarialAutoencoder(encoder, decoder, Discriminator(cfg.latent_dim, cfg.discriminator_dims), prior)
+    return AdversarialAutoencoder(encoder, decoder, Discriminator(cfg.latent_dim, cfg.discriminator_dims), prior,
+                                  posterior_noise=cfg.posterior_noise)
 
 
 def build_ae(cfg: ModelConfig, vocab_size: int) -> Autoencoder:

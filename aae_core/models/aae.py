@@ -19,18 +19,27 @@ class AdversarialAutoencoder(nn.Module):
 
     The encoder maps a batch dict to (batch, latent_dim); the decoder provides
     ``reconstruction_loss(z, batch)``; the discriminator maps (batch, latent_dim) to logits.
+
+    ``posterior_noise`` > 0 makes q(z|x) the paper's "Gaussian posterior" (Sec. 2, second choice of q) with a
+    fixed standard deviation: while training, every phase uses ``z = mu(x) + posterior_noise * eps``,
+    eps ~ N(0, I), so the decoder learns to decode whole neighbourhoods and the noisy codes are what must
+    match the prior. Outside training (``model.eval()``) codes are the means ``mu(x)``.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module, prior: Prior,
-                 adversarial_weight: float = 1.0):
+                 adversarial_weight: float = 1.0, posterior_noise: float = 0.0):
         super().__init__()
         self.encoder, self.decoder, self.discriminator = encoder, decoder, discriminator
         self.prior = prior
         self.adversarial_weight = adversarial_weight
+        self.posterior_noise = posterior_noise
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Latent codes, (batch, latent_dim) float."""
-        return self.encoder(batch)
+        """Latent codes, (batch, latent_dim) float: posterior means, plus the posterior noise while training."""
+        z = self.encoder(batch)
+        if self.training and self.posterior_noise > 0:
+            z = z + self.posterior_noise * torch.randn_like(z)
+        return z
 
     def phases(self, pretraining: bool) -> list[str]:
         """Training phases of one step, in order (only reconstruction while pretraining)."""

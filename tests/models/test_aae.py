@@ -1,0 +1,38 @@
+"""The sequence AAE's phases and its optional Gaussian posterior (Makhzani et al. 2015, Sec. 2)."""
+
+import pytest
+import torch
+
+from aae_core.exceptions import ConfigError
+from aae_core.registry import build_model
+from tests.conftest import tiny_model_config
+
+
+def tiny_batch() -> dict[str, torch.Tensor]:
+    tokens = torch.tensor([[1, 5, 6, 2, 0], [1, 7, 5, 6, 2]])
+    return {"tokens": tokens, "lengths": torch.tensor([4, 5])}
+
+
+def test_gaussian_posterior_adds_noise_only_while_training():
+    torch.manual_seed(0)
+    model = build_model(tiny_model_config(posterior_noise=0.5), vocab_size=8)
+    batch = tiny_batch()
+    model.eval()
+    means = model.encode(batch)
+    assert torch.equal(means, model.encode(batch))
+    model.train()
+    noisy = model.encode(batch)
+    assert not torch.allclose(noisy, means)
+    assert (noisy - means).std().item() == pytest.approx(0.5, abs=0.2)  # 16 draws of N(0, 0.5^2)
+    for phase in ("autoencoder", "discriminator", "generator"):
+        assert torch.isfinite(model(batch, phase)["loss"])
+
+
+def test_deterministic_posterior_by_default():
+    model = build_model(tiny_model_config(), vocab_size=8).train()
+    assert torch.equal(model.encode(tiny_batch()), model.encode(tiny_batch()))
+
+
+def test_negative_posterior_noise_is_a_config_error():
+    with pytest.raises(ConfigError, match="posterior_noise must be >= 0"):
+        tiny_model_config(posterior_noise=-0.1).validate()
