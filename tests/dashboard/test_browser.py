@@ -168,6 +168,10 @@ def test_5_basket_keeps_the_pick(page):
     go(page, "Basket")
     assert page.locator("[data-testid='stDataFrame']").count() == 1
     assert page.get_by_role("button", name="Download SDF").is_visible()
+    with page.expect_download() as download:  # the file is made on the click (deferred data)
+        page.get_by_role("button", name="Download CSV").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert len(lines) == 2 and {"smiles", "QED", "logP", "SA", "MW", "lipinski"} <= set(lines[0].split(","))
     shot(page, "05_basket")
 
 
