@@ -5,8 +5,9 @@ Usage::
     python bench/bench_training.py [--threads 2] [--steps 5] [--molecules 4000]
 
 Prints molecules/s for one full AAE step (reconstruction, discriminator and generator phases) in fp32
-for the shipped configuration and for the MOSES AAE defaults (embedding 32, bidirectional LSTM encoder
-512, 2-layer LSTM decoder 512, latent 128, discriminator [640, 256], batch 512); the bf16-autocast/fp32
+for the shipped configuration (read from ``checkpoints/aae_moses.safetensors``) and for the MOSES AAE
+defaults (embedding 32, bidirectional LSTM encoder 512, 2-layer LSTM decoder 512 whose initial state comes
+from z, latent 128, discriminator [640, 256], batch 512); the bf16-autocast/fp32
 ratio of a training step and of sampling on the shipped configuration (small batches: on CPUs without
 AVX512-BF16 bf16 is emulated and very slow); and sampling throughput (batch 1,000). Figures are meant to
 be read as ratios within one run: the machine may be shared.
@@ -16,20 +17,26 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
-from aae_core.config import ModelConfig, TrainConfig
+from aae_core.checkpoints import load_checkpoint
+from aae_core.config import ModelConfig, TrainConfig, from_dict
 from aae_core.generation import MoleculeGenerator
 from aae_core.pipeline import prepare_data
 from aae_core.registry import LoadedModel, build_model
 from aae_core.training import Trainer
 
-CONFIGS = {
-    "shipped": (ModelConfig(), 128),
-    "moses-defaults": (ModelConfig(latent_dim=128, hidden_dim=512, decoder_hidden_dim=512, decoder_num_layers=2,
-                                   cell="lstm", discriminator_dims=[640, 256]), 512),
-}
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "aae_moses.safetensors"
+MOSES_DEFAULTS = ModelConfig(latent_dim=128, hidden_dim=512, decoder_hidden_dim=512, decoder_num_layers=2, cell="lstm",
+                             discriminator_dims=[640, 256], latent_input="initial_state")
+
+
+def shipped_config() -> tuple[ModelConfig, int]:
+    """Model configuration and batch size of the shipped MOSES AAE (read from its checkpoint)."""
+    meta = load_checkpoint(SHIPPED).meta
+    return from_dict(ModelConfig, meta["model_config"]), meta["train_config"]["batch_size"]
 
 
 def train_throughput(model_cfg: ModelConfig, batch_size: int, autocast: str, steps: int, molecules: int) -> float:
@@ -67,16 +74,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, AVX512-BF16: {torch.cpu._is_avx512_bf16_supported()}")
-    for name, (cfg, batch) in CONFIGS.items():
-        fp32 = train_throughput(cfg, batch, "off", args.steps, args.molecules)
-        print(f"train {name:15s} batch {batch:4d}: fp32 {fp32:7.1f} mol/s")
-    fp32 = train_throughput(ModelConfig(), 32, "off", 2, args.molecules)
-    bf16 = train_throughput(ModelConfig(), 32, "bf16", 2, args.molecules)
+    shipped, batch = shipped_config()
+    for name, (cfg, size) in {"shipped": (shipped, batch), "moses-defaults": (MOSES_DEFAULTS, 512)}.items():
+        fp32 = train_throughput(cfg, size, "off", args.steps, args.molecules)
+        print(f"train {name:15s} batch {size:4d}: fp32 {fp32:7.1f} mol/s", flush=True)
+    fp32 = train_throughput(shipped, 32, "off", 2, args.molecules)
+    bf16 = train_throughput(shipped, 32, "bf16", 2, args.molecules)
     print(f"train shipped batch 32: fp32 {fp32:7.1f} mol/s, bf16 {bf16:7.1f} mol/s, bf16/fp32 {bf16 / fp32:.3f}x")
-    fp32 = sample_throughput(ModelConfig(), False, n=100)
-    bf16 = sample_throughput(ModelConfig(), True, n=100)
+    fp32 = sample_throughput(shipped, False, n=100)
+    bf16 = sample_throughput(shipped, True, n=100)
     print(f"sample shipped batch 100: fp32 {fp32:7.1f} mol/s, bf16 {bf16:7.1f} mol/s, bf16/fp32 {bf16 / fp32:.3f}x")
-    print(f"sample shipped batch 1000: fp32 {sample_throughput(ModelConfig(), False):7.1f} mol/s")
+    print(f"sample shipped batch 1000: fp32 {sample_throughput(shipped, False):7.1f} mol/s")
 
 
 if __name__ == "__main__":
