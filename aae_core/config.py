@@ -33,11 +33,11 @@ class ModelConfig:
     decoder_hidden_dim: int = 512
     decoder_num_layers: int = 1
     cell: str = "gru"  # "gru" or "lstm"
-    latent_input: str = "every_step"  # decoder sees z at "every_step" or only in its "initial_state" (MOSES)
+    latent_input: str = "initial_state"  # decoder sees z only in its "initial_state" (MOSES) or at "every_step"
     dropout: float = 0.0
     discriminator_dims: list[int] = field(default_factory=lambda: [640, 256])
     prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 1.0})
-    posterior_noise: float = 0.0  # AAE: fixed std of a Gaussian q(z|x) while training (0: deterministic)
+    posterior_noise: float = 0.5  # AAE: fixed std of a Gaussian q(z|x) while training (0: deterministic)
     kl_weight: float = 1.0  # VAE: weight of the KL term after annealing (1: the plain ELBO)
     kl_anneal_steps: int = 0  # VAE: steps of linear KL warm-up from 0 to kl_weight (0: none)
     free_bits: float = 0.0  # VAE: nats per latent dimension below which KL is not penalised
@@ -84,7 +84,7 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3  # autoencoder (encoder + decoder) learning rate
     discriminator_lr: float = 2e-4
-    generator_lr: float | None = None  # encoder-as-generator learning rate; None means discriminator_lr
+    generator_lr: float | None = 1e-3  # encoder-as-generator learning rate; None means discriminator_lr
     pretrain_epochs: int = 0  # autoencoder-only epochs before adversarial training
     grad_clip: float = 5.0
     lr_gamma: float = 0.7  # StepLR decay of every optimizer each epoch after pretraining

@@ -28,8 +28,8 @@ def test_gaussian_posterior_adds_noise_only_while_training():
         assert torch.isfinite(model(batch, phase)["loss"])
 
 
-def test_deterministic_posterior_by_default():
-    model = build_model(tiny_model_config(), vocab_size=8).train()
+def test_zero_posterior_noise_is_the_deterministic_encoder():
+    model = build_model(tiny_model_config(posterior_noise=0.0), vocab_size=8).train()
     assert torch.equal(model.encode(tiny_batch()), model.encode(tiny_batch()))
 
 
