@@ -15,6 +15,7 @@ from aae_core.exceptions import ConfigError
 CELLS = ("gru", "lstm")
 REPRESENTATIONS = ("smiles", "selfies")
 LATENT_INPUTS = ("every_step", "initial_state")
+ADVERSARIAL_UPDATES = ("separate", "joint")
 AUTOCAST = ("auto", "bf16", "off")
 
 
@@ -38,6 +39,7 @@ class ModelConfig:
     discriminator_dims: list[int] = field(default_factory=lambda: [640, 256])
     prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 1.0})
     posterior_noise: float = 0.5  # AAE: fixed std of a Gaussian q(z|x) while training (0: deterministic)
+    adversarial_update: str = "separate"  # AAE: "separate" generator phase (paper) or "joint" with reconstruction
     kl_weight: float = 1.0  # VAE: weight of the KL term after annealing (1: the plain ELBO)
     kl_anneal_steps: int = 0  # VAE: steps of linear KL warm-up from 0 to kl_weight (0: none)
     free_bits: float = 0.0  # VAE: nats per latent dimension below which KL is not penalised
@@ -48,6 +50,7 @@ class ModelConfig:
         _choice("cell", self.cell, CELLS)
         _choice("representation", self.representation, REPRESENTATIONS)
         _choice("latent_input", self.latent_input, LATENT_INPUTS)
+        _choice("adversarial_update", self.adversarial_update, ADVERSARIAL_UPDATES)
         for name in ("max_len", "latent_dim", "embedding_dim", "hidden_dim", "num_layers",
                      "decoder_hidden_dim", "decoder_num_layers"):
             _positive(name, getattr(self, name))

@@ -41,7 +41,7 @@ def build_aae(cfg: ModelConfig, vocab_size: int) -> AdversarialAutoencoder:
     encoder, decoder = sequence_parts(cfg, vocab_size, cfg.latent_dim)
     prior = make_prior({**cfg.prior, "dim": cfg.latent_dim})
     return AdversarialAutoencoder(encoder, decoder, Discriminator(cfg.latent_dim, cfg.discriminator_dims), prior,
-                                  posterior_noise=cfg.posterior_noise)
+                                  posterior_noise=cfg.posterior_noise, joint=cfg.adversarial_update == "joint")
 
 
 def build_ae(cfg: ModelConfig, vocab_size: int) -> Autoencoder:

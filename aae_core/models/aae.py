@@ -24,15 +24,22 @@ class AdversarialAutoencoder(nn.Module):
     fixed standard deviation: while training, every phase uses ``z = mu(x) + posterior_noise * eps``,
     eps ~ N(0, I), so the decoder learns to decode whole neighbourhoods and the noisy codes are what must
     match the prior. Outside training (``model.eval()``) codes are the means ``mu(x)``.
+
+    ``joint=True`` trains as the MOSES AAE trainer does (Polykovskiy et al. 2020): the generator loss is
+    added to the reconstruction loss of the same codes and both go into one backward pass and one optimizer
+    step of the encoder and decoder ("autoencoder+generator" phase), then the discriminator step; the encoder
+    runs twice per step instead of three times. ``joint=False`` (default) is the paper's separate
+    reconstruction, discriminator and generator phases, each with its own optimizer.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module, prior: Prior,
-                 adversarial_weight: float = 1.0, posterior_noise: float = 0.0):
+                 adversarial_weight: float = 1.0, posterior_noise: float = 0.0, joint: bool = False):
         super().__init__()
         self.encoder, self.decoder, self.discriminator = encoder, decoder, discriminator
         self.prior = prior
         self.adversarial_weight = adversarial_weight
         self.posterior_noise = posterior_noise
+        self.joint = joint
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Latent codes, (batch, latent_dim) float: posterior means, plus the posterior noise while training."""
@@ -43,15 +50,19 @@ class AdversarialAutoencoder(nn.Module):
 
     def phases(self, pretraining: bool) -> list[str]:
         """Training phases of one step, in order (only reconstruction while pretraining)."""
-        return ["autoencoder"] if pretraining else ["autoencoder", "discriminator", "generator"]
+        if pretraining:
+            return ["autoencoder"]
+        return ["autoencoder+generator", "discriminator"] if self.joint else ["autoencoder", "discriminator",
+                                                                               "generator"]
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters updated by each phase."""
-        return {
-            "autoencoder": [*self.encoder.parameters(), *self.decoder.parameters()],
-            "discriminator": list(self.discriminator.parameters()),
-            "generator": list(self.encoder.parameters()),
-        }
+        autoencoder = [*self.encoder.parameters(), *self.decoder.parameters()]
+        if self.joint:
+            return {"autoencoder": autoencoder, "autoencoder+generator": list(autoencoder),
+                    "discriminator": list(self.discriminator.parameters())}
+        return {"autoencoder": autoencoder, "discriminator": list(self.discriminator.parameters()),
+                "generator": list(self.encoder.parameters())}
 
     def forward(self, batch: dict[str, torch.Tensor], phase: str) -> dict[str, torch.Tensor]:
         """Loss of one phase: a dict with ``loss`` (what that phase minimises) and named terms.
@@ -59,11 +70,18 @@ class AdversarialAutoencoder(nn.Module):
         - ``autoencoder``: reconstruction loss of x -> z -> x (nats per token for sequences);
         - ``discriminator``: binary cross-entropy of D on prior samples (label 1) vs ``z.detach()``
           (label 0), Makhzani et al. Sec. 2 "regularization phase";
-        - ``generator``: the encoder is updated to make D label its codes 1 (non-saturating form).
+        - ``generator``: the encoder is updated to make D label its codes 1 (non-saturating form);
+        - ``autoencoder+generator`` (``joint``): reconstruction + ``adversarial_weight`` x generator loss of
+          the same codes.
         """
         if phase == "autoencoder":
             loss = self.decoder.reconstruction_loss(self.encode(batch), batch)
             return {"loss": loss, "reconstruction": loss}
+        if phase == "autoencoder+generator":
+            z = self.encode(batch)
+            reconstruction, generator = self.decoder.reconstruction_loss(z, batch), self.generator_loss(z)
+            return {"loss": reconstruction + self.adversarial_weight * generator, "reconstruction": reconstruction,
+                    "generator": generator}
         if phase == "discriminator":
             with torch.no_grad():
                 z = self.encode(batch).float()
@@ -73,7 +91,11 @@ class AdversarialAutoencoder(nn.Module):
             loss = F.binary_cross_entropy_with_logits(logits, labels)
             return {"loss": loss, "discriminator": loss}
         if phase == "generator":
-            logits = self.discriminator(self.encode(batch)).float()
-            loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            loss = self.generator_loss(self.encode(batch))
             return {"loss": self.adversarial_weight * loss, "generator": loss}
         raise ValueError(f"unknown phase {phase!r}")
+
+    def generator_loss(self, z: torch.Tensor) -> torch.Tensor:
+        """Non-saturating generator loss -log D(z) (mean over the batch) of codes ``z`` (batch, latent_dim)."""
+        logits = self.discriminator(z).float()
+        return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))

@@ -36,3 +36,21 @@ def test_zero_posterior_noise_is_the_deterministic_encoder():
 def test_negative_posterior_noise_is_a_config_error():
     with pytest.raises(ConfigError, match="posterior_noise must be >= 0"):
         tiny_model_config(posterior_noise=-0.1).validate()
+
+
+def test_joint_update_trains_reconstruction_and_generator_in_one_phase(tmp_path):
+    from aae_core.pipeline import train_molecules
+    from tests.conftest import tiny_train_config
+
+    records = []
+    history = train_molecules(tiny_model_config(adversarial_update="joint"), tiny_train_config(),
+                              tmp_path / "joint.safetensors", callbacks=[lambda event, r: records.append((event, r))])
+    steps = [r for event, r in records if event == "step"]
+    assert [r["step"] for r in steps] == [1, 2] and history.steps
+    assert {"reconstruction", "generator", "discriminator"} <= set(steps[-1])
+    assert steps[0]["reconstruction"] != steps[1]["reconstruction"]
+    model = build_model(tiny_model_config(adversarial_update="joint"), vocab_size=8)
+    assert model.phases(pretraining=False) == ["autoencoder+generator", "discriminator"]
+    assert model.phases(pretraining=True) == ["autoencoder"]
+    out = model.train()(tiny_batch(), "autoencoder+generator")
+    assert out["loss"].item() == pytest.approx((out["reconstruction"] + out["generator"]).item())
