@@ -11,7 +11,9 @@ import json
 import os
 import platform
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -103,20 +105,35 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     distributed = init_distributed()
     progress = TrainProgress(quiet=args.quiet or (distributed and torch.distributed.get_rank() > 0))
+    stop = threading.Event()
+    handlers = _stop_on_signals(stop)
     try:
         if args.resume:
             overrides = {k: getattr(args, k) for k in ("epochs", "time_budget_s", "max_steps")
                          if getattr(args, k) is not None}
-            history = resume_molecules(args.out, overrides, callbacks=[progress])
+            history = resume_molecules(args.out, overrides, callbacks=[progress], stop_event=stop)
         else:
             model_cfg = _config_from_args(ModelConfig, args)
             train_cfg = _config_from_args(TrainConfig, args)
-            history = train_molecules(model_cfg, train_cfg, args.out, _card(args), callbacks=[progress])
+            history = train_molecules(model_cfg, train_cfg, args.out, _card(args), callbacks=[progress],
+                                      stop_event=stop)
     finally:
         progress.close()
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    if stop.is_set():
+        print("stopped by a signal: checkpoint written at the current step; continue with --resume", file=sys.stderr)
     last = history.epochs[-1] if history.epochs else {}
     print(f"checkpoint: {args.out}  epochs done: {len(history.epochs)}  last epoch: {json.dumps(last)}")
     return 0
+
+
+def _stop_on_signals(stop: threading.Event) -> dict:
+    """Make Ctrl-C and SIGTERM (``kill``) set ``stop``, so training ends after the current step with a
+    checkpoint; returns the previous handlers (none are installed outside the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
 
 
 def cmd_train_images(args: argparse.Namespace) -> int:

@@ -1,3 +1,5 @@
+import os
+
 import pandas as pd
 import pytest
 
@@ -57,3 +59,25 @@ def test_invalid_smiles_and_unknown_command(trained_checkpoint, capsys):
 
 def test_parse_prior():
     assert parse_prior("mixture,k=10,radius=4") == {"name": "mixture", "k": 10, "radius": 4.0}
+
+
+def test_sigterm_stops_training_with_a_resumable_checkpoint(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "long.safetensors"
+    argv = [sys.executable, "-m", "aae_core.cli", "--threads", "1", "train", "--out", str(out), "--quiet",
+            "--epochs", "1000", *TINY]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    for line in process.stdout:  # the data report comes after the signal handlers are installed
+        if line.startswith("data "):
+            break
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=120)[0]
+    assert process.returncode == 0, rest
+    assert "stopped by a signal" in rest
+    state = load_checkpoint(out).meta["state"]
+    assert state["step"] >= 1 and state["epoch"] < 1000
+    assert load_checkpoint(out).optimizer_states  # resumable
