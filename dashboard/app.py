@@ -39,19 +39,19 @@ with st.sidebar:
 
 navigation = {
     "Molecules": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
-        st.Page("pages/sample.py", title="Sample & draw", icon=":material/casino:"),
-        st.Page("pages/interpolate.py", title="Interpolate", icon=":material/timeline:"),
-        st.Page("pages/basket.py", title="Basket", icon=":material/shopping_basket:"),
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/compare.py", title="Compare runs", icon=":material/compare_arrows:"),
+        st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("views/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+        st.Page("views/sample.py", title="Sample & draw", icon=":material/casino:"),
+        st.Page("views/interpolate.py", title="Interpolate", icon=":material/timeline:"),
+        st.Page("views/basket.py", title="Basket", icon=":material/shopping_basket:"),
+        st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("views/compare.py", title="Compare runs", icon=":material/compare_arrows:"),
     ],
-    "Learn": [st.Page("pages/divergences.py", title="Divergences", icon=":material/school:")],
+    "Learn": [st.Page("views/divergences.py", title="Divergences", icon=":material/school:")],
 }
-digits = sorted((Path(__file__).parent / "pages").glob("digits_*.py"))  # the image models' pages (aae_core.images)
+digits = sorted((Path(__file__).parent / "views").glob("digits_*.py"))  # the image models' pages (aae_core.images)
 if digits:
-    navigation["Digits"] = [st.Page(f"pages/{path.name}", title=path.stem.removeprefix("digits_").capitalize())
+    navigation["Digits"] = [st.Page(f"views/{path.name}", title=path.stem.removeprefix("digits_").capitalize())
                             for path in digits]
 page = st.navigation(navigation)
 try:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from aae_core.config import ModelConfig, TrainConfig
@@ -41,31 +40,19 @@ def checkpoint_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def dashboard_env(monkeypatch, checkpoint_dir):
-    """Point the app at the tiny models, and run it as the real server does.
-
-    ``dashboard/`` has a ``pages/`` folder, and AppTest resets Streamlit's "pages directory" flag before
-    every run, so it would run a page without ``app.py`` (Streamlit's v1 multipage mode). A real server
-    leaves that mode at the first ``st.navigation`` call; this does the same for AppTest.
-    """
+    """Point the app at the tiny models."""
     monkeypatch.setenv("AAE_LAB_CHECKPOINTS", str(checkpoint_dir))
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
 
 
 def app(page: str | None = None, **session_state) -> AppTest:
-    """The app, run once (the Home page), then switched to ``pages/<page>.py`` and run; the map uses 2,000
+    """The app, run once (the Home page), then switched to ``views/<page>.py`` and run; the map uses 2,000
     molecules unless ``session_state`` says otherwise."""
     at = AppTest.from_file(str(APP), default_timeout=180)
     for key, value in {"map_points": 2_000, **session_state}.items():
         at.session_state[key] = value
     at.run()
     if page is not None:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     return at
 
 

@@ -68,7 +68,7 @@ def test_selected_rows_go_to_the_basket_and_the_basket_page():
     at.button(key="sample_basket").click().run()
     basket = at.session_state["basket"]
     assert len(basket) == 2 and basket["source"].eq("sample").all()
-    at.switch_page("pages/basket.py").run()
+    at.switch_page("views/basket.py").run()
     assert_clean(at)
     assert len(at.dataframe[0].value) == len(basket)
     assert f"basket: {len(basket)}" in texts(at.sidebar.caption)
@@ -208,10 +208,10 @@ def test_training_a_tiny_model_adds_it_to_every_page():
     assert any("(this session)" in label for label in at.sidebar.selectbox[0].options)
     assert at.sidebar.selectbox[0].value.startswith("session:")  # the new model is selected
     assert "is in the model list" in texts(at.success)
-    at.switch_page("pages/latent_map.py").run()
+    at.switch_page("views/latent_map.py").run()
     assert_clean(at)
     assert at.radio(key="map_method").options == ["raw latent axes"]
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     assert_clean(at)
     assert any(key.startswith("session:") for key in at.multiselect(key="compare_runs").value)
 
@@ -222,5 +222,5 @@ def test_a_broken_checkpoint_is_reported_not_raised(tmp_path, monkeypatch):
     at = app()
     assert "A checkpoint was skipped" in texts(at.warning) and not at.exception
     assert "No molecule model found" in texts(at.sidebar.warning)
-    at.switch_page("pages/sample.py").run()
+    at.switch_page("views/sample.py").run()
     assert "No molecule model yet" in texts(at.info) and not at.exception

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from aae_core.images import shipped_image_models, train_images
 from tests.images.conftest import tiny_image_config, tiny_train_config
 
-PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "pages"
+PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "views"
 
 
 @pytest.fixture(scope="module")

@@ -28,20 +28,20 @@ if not refs:
 
 st.subheader("A 30-minute tour for a classroom")
 tour = [
-    ("pages/divergences.py", "1. Divergences: why match distributions adversarially?",
+    ("views/divergences.py", "1. Divergences: why match distributions adversarially?",
      "Move one distribution away from another: KL explodes, Jensen-Shannon stops changing, Wasserstein keeps "
      "growing. The AAE's discriminator plays the Jensen-Shannon game."),
-    ("pages/latent_map.py", "2. Latent map: does the cloud of codes fill the prior?",
+    ("views/latent_map.py", "2. Latent map: does the cloud of codes fill the prior?",
      "Blue dots are training molecules, the orange rings the prior. Colour by QED or logP: do similar "
      "molecules sit together? Paste a molecule you know and find its neighbours."),
-    ("pages/sample.py", "3. Sample & draw: new molecules from the prior",
+    ("views/sample.py", "3. Sample & draw: new molecules from the prior",
      "Sample 1,000 molecules; compare validity at temperature 0.5, 1.0 and 1.5. Filter to drug-like, "
      "novel ones and put your favourites in the basket."),
-    ("pages/interpolate.py", "4. Interpolate: walk between two molecules",
+    ("views/interpolate.py", "4. Interpolate: walk between two molecules",
      "Pick two molecules from your basket; does a straight line in latent space give a smooth chemical path?"),
-    ("pages/train.py", "5. Train: make your own (tiny) model",
+    ("views/train.py", "5. Train: make your own (tiny) model",
      "Train with latent_dim = 2 for a minute: the latent map then shows the raw codes, with no projection."),
-    ("pages/compare.py", "6. Compare runs: what did training look like?",
+    ("views/compare.py", "6. Compare runs: what did training look like?",
      "Overlay the loss curves of your model and the shipped one; smooth them; set them beside the MOSES paper."),
 ]
 for page, label, task in tour:
