@@ -61,6 +61,7 @@ class ImageConfig:
     dropout: float = 0.0
     input_noise: float = 0.0  # std of Gaussian noise added to the encoder's input while training
     logit_norm: bool = False  # batch-normalise the class logits (semi-supervised / clustering)
+    logit_scale: float = 1.0  # multiplies the class logits (after logit_norm): softmax temperature 1 / logit_scale
     discriminator_dims: list[int] = field(default_factory=lambda: [1000, 1000])
     prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 5.0})
 
@@ -70,6 +71,8 @@ class ImageConfig:
         for name in ("latent_dim", "num_classes", "hidden_dim", "num_layers", "labelled_batch_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not self.logit_scale > 0:
+            raise ConfigError(f"logit_scale must be > 0, got {self.logit_scale}")
         if not 0 <= self.dropout < 1 or self.holdout < 0 or self.input_noise < 0:
             raise ConfigError(f"need 0 <= dropout < 1, holdout >= 0 and input_noise >= 0; got {self.dropout}, "
                               f"{self.holdout}, {self.input_noise}")
@@ -108,7 +111,8 @@ def _categorical(cfg: ImageConfig, pixels: int) -> CategoricalAAE:
     decoder = ImageDecoder(k + style, cfg.hidden_dim, cfg.num_layers, pixels, cfg.dropout)
     return CategoricalAAE(encoder, decoder, Discriminator(style, cfg.discriminator_dims),
                           make_prior({**cfg.prior, "dim": style}), Discriminator(k, cfg.discriminator_dims), k,
-                          supervised=cfg.model == "semi-supervised", logit_norm=cfg.logit_norm)
+                          supervised=cfg.model == "semi-supervised", logit_norm=cfg.logit_norm,
+                          logit_scale=cfg.logit_scale)
 
 
 IMAGE_MODELS: dict[str, Callable[[ImageConfig, int], nn.Module]] = {

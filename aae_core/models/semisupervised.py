@@ -32,12 +32,18 @@ class CategoricalAAE(AdversarialAutoencoder):
     logit_norm : batch-normalise the class logits (no learned scale or shift). Without labels the encoder
         can put every image in one cluster, where the softmax saturates and the class discriminator's
         gradient vanishes; normalising each logit over the batch keeps the clusters apart.
+    logit_scale : multiplies the (normalised) class logits, i.e. a softmax temperature of 1 / logit_scale.
+        Normalised logits have unit variance over the batch, so at scale 1 the softmax cannot get near
+        one-hot (the class discriminator wins outright); 2 lets it, while still bounding how far the
+        supervised cross-entropy can overfit the few labels. Neither is in the paper.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module, prior: Prior,
-                 category_discriminator: nn.Module, num_classes: int, supervised: bool, logit_norm: bool = False):
+                 category_discriminator: nn.Module, num_classes: int, supervised: bool, logit_norm: bool = False,
+                 logit_scale: float = 1.0):
         super().__init__(encoder, decoder, discriminator, prior)
         self.logit_norm = nn.BatchNorm1d(num_classes, affine=False) if logit_norm else nn.Identity()
+        self.logit_scale = logit_scale
         self.category_discriminator = category_discriminator
         self.category_prior = CategoricalPrior(num_classes)
         self.num_classes, self.supervised = num_classes, supervised
@@ -45,7 +51,7 @@ class CategoricalAAE(AdversarialAutoencoder):
     def split(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Class logits (batch, num_classes) and style z (batch, style_dim)."""
         out = self.encoder(batch)
-        return self.logit_norm(out[:, : self.num_classes]), out[:, self.num_classes:]
+        return self.logit_scale * self.logit_norm(out[:, : self.num_classes]), out[:, self.num_classes:]
 
     def classify(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """q(y|x): class (or cluster) probabilities, (batch, num_classes)."""

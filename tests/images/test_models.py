@@ -86,3 +86,17 @@ def test_config_errors():
         build_image_model(ImageConfig(model="label-prior"), 64)
     with pytest.raises(ConfigError, match="num_labels applies"):
         ImageConfig(model="aae", num_labels=10).validate()
+    with pytest.raises(ConfigError, match="logit_scale must be > 0"):
+        ImageConfig(model="semi-supervised", logit_scale=0.0).validate()
+
+
+def test_logit_scale_multiplies_normalised_logits():
+    """With ``logit_norm`` each class logit is centred over the batch, then multiplied by ``logit_scale``."""
+    cfg = ImageConfig(model="semi-supervised", latent_dim=3, hidden_dim=16, logit_norm=True, logit_scale=2.0)
+    torch.manual_seed(0)
+    model, x = build_image_model(cfg, 64).train(), {"x": torch.rand(50, 64)}
+    scaled, style = model.split(x)
+    model.logit_scale = 1.0
+    assert scaled.shape == (50, 10) and style.shape == (50, 3)
+    torch.testing.assert_close(scaled, 2 * model.split(x)[0])
+    torch.testing.assert_close(scaled.mean(0), torch.zeros(10), atol=1e-5, rtol=0)
