@@ -28,7 +28,7 @@ TERM_TITLES = {"reconstruction": "reconstruction (nats/token)", "discriminator":
 X_LABELS = {"step": "training step", "epoch": "epoch", "time_s": "wall time (s)"}
 #: The generation metrics a model card shows (MOSES names), when its checkpoint has them.
 CARD_METRICS = ("valid", "unique@1000", "Novelty", "FCD/Test", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv",
-                "Filters", "KL score")
+                "Filters", "KL score", "reconstruction accuracy")
 ROW_HEIGHT = 96  # pixels per row of a molecule table (fits a 200 x 140 drawing scaled down)
 NUMBER_FORMATS = {"QED": "%.2f", "logP": "%.2f", "SA": "%.2f", "MW": "%.1f", "distance": "%.2f", "t": "%.2f"}
 

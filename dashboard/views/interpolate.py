@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from aae_core import chem
 from aae_core.exceptions import AAELabError
 from dashboard import components, services, state
 
@@ -35,6 +36,12 @@ except AAELabError as err:
     st.error(f"Cannot interpolate: {err}")
     st.stop()
 
+inputs = {"start": (start, path["smiles"].iloc[0]), "end": (end, path["smiles"].iloc[-1])}
+missed = [name for name, (smiles, decoded) in inputs.items() if chem.canonicalize(smiles.strip()) != decoded]
+if missed:
+    st.caption(f"Note: the {' and the '.join(missed)} decode(s) to a nearby molecule rather than back to the input: "
+               "this model's codes keep a molecule's neighbourhood, not every atom (see its reconstruction accuracy "
+               "on the Home page).")
 drawings = services.aligned_drawings(path["smiles"].tolist())
 for first in range(0, len(path), COLUMNS):
     for col, (_, step), svg in zip(st.columns(COLUMNS), path.iloc[first: first + COLUMNS].iterrows(),
