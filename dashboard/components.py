@@ -259,6 +259,8 @@ def model_card(ref: services.ModelRef, loaded: LoadedModel) -> None:
         validity = last_epoch.get("validity")
         cols[3].metric("validity at last epoch", f"{validity:.0%}" if validity is not None else "no epoch yet",
                        help="from the run's own monitor: a few hundred prior samples at the end of each epoch")
+        if card.get("summary"):
+            st.markdown(card["summary"])
         made = [f"created {card['created']}"] if "created" in card else []
         made += [f"command: `{card['command']}`"] if "command" in card else []
         st.caption(" · ".join([f"Data: {card.get('data', report.get('source', 'n/a'))}", *made]))
