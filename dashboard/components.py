@@ -254,7 +254,8 @@ def model_card(ref: services.ModelRef, loaded: LoadedModel) -> None:
                     f"latent_dim {cfg.latent_dim} · {cfg.prior['name']} prior ({prior})")
         cols = st.columns(4)
         cols[0].metric("training molecules", f"{report['kept']:,}" if "kept" in report else "n/a")
-        cols[1].metric("steps (epochs done)", f"{last_step.get('step', 0):,} ({len(history['epochs'])})")
+        steps = meta.get("state", {}).get("step", last_step.get("step", 0))  # history keeps every log_every-th
+        cols[1].metric("steps (epochs done)", f"{steps:,} ({len(history['epochs'])})")
         cols[2].metric("training time", duration(card.get("wall_s", last_step.get("time_s", 0.0))))
         validity = last_epoch.get("validity")
         cols[3].metric("validity at last epoch", f"{validity:.0%}" if validity is not None else "no epoch yet",
