@@ -57,7 +57,7 @@ class SequenceEncoder(nn.Module):
         steps = torch.arange(inputs.shape[1], device=inputs.device)
         reverse = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # (batch, seq_len)
         flip = (rows[:, None], reverse)
-        x, last = inputs, []
+        x = inputs
         for layer in range(self.rnn.num_layers):
             if layer:
                 x = F.dropout(x, self.rnn.dropout, self.training)
@@ -65,8 +65,8 @@ class SequenceEncoder(nn.Module):
             if self.directions == 2:
                 outputs.append(self._direction(x[flip], layer, "_reverse")[flip])  # back in reading order
             x = torch.cat(outputs, dim=-1)
-            last = [outputs[0][rows, lengths - 1], *([outputs[1][:, 0]] if self.directions == 2 else [])]
-        return torch.stack(last)
+        forward_last = outputs[0][rows, lengths - 1]  # reverse direction: its last state sits at position 0
+        return torch.stack([forward_last, outputs[1][:, 0]] if self.directions == 2 else [forward_last])
 
     def _direction(self, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
         """Outputs (batch, seq_len, hidden_dim) of one layer and direction of ``self.rnn`` over ``x``."""
