@@ -39,7 +39,8 @@ except AAELabError as err:
 inputs = {"start": (start, path["smiles"].iloc[0]), "end": (end, path["smiles"].iloc[-1])}
 missed = [name for name, (smiles, decoded) in inputs.items() if chem.canonicalize(smiles.strip()) != decoded]
 if missed:
-    st.caption(f"Note: the {' and the '.join(missed)} decode(s) to a nearby molecule rather than back to the input: "
+    verb = "decodes" if len(missed) == 1 else "decode"
+    st.caption(f"Note: the {' and the '.join(missed)} {verb} to a nearby molecule rather than back to the input: "
                "this model's codes keep a molecule's neighbourhood, not every atom (see its reconstruction accuracy "
                "on the Home page).")
 drawings = services.aligned_drawings(path["smiles"].tolist())
