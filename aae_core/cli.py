@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from aae_core import __version__
-from aae_core.config import ModelConfig, TrainConfig, from_dict
+from aae_core.config import DECODE_BATCH, ModelConfig, TrainConfig, from_dict
 from aae_core.exceptions import AAELabError
 from aae_core.images import ImageConfig
 
@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--temperature", type=float, default=1.0)
     sample.add_argument("--greedy", action="store_true", help="argmax decoding instead of sampling")
     sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--batch-size", type=int, default=1000)
+    sample.add_argument("--batch-size", type=int, default=DECODE_BATCH,
+                        help="rows decoded together, each chunk with its own random stream (default %(default)s)")
     sample.add_argument("--out", help="CSV file (default: standard output)")
     sample.set_defaults(func=cmd_sample)
 

@@ -17,6 +17,8 @@ REPRESENTATIONS = ("smiles", "selfies")
 LATENT_INPUTS = ("every_step", "initial_state")
 ADVERSARIAL_UPDATES = ("separate", "joint")
 AUTOCAST = ("auto", "bf16", "off")
+#: Rows decoded together when sampling; each chunk has its own random stream, so samples depend on it.
+DECODE_BATCH = 500
 
 
 @dataclass

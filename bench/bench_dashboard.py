@@ -1,9 +1,11 @@
 """How fast the dashboard's main interactions are on the shipped model (PyTorch single-threaded by default).
 
     python bench/bench_dashboard.py [--model checkpoints/aae_moses.safetensors] [--repeat 3] [--nonlinear]
-                                    [--threads 1]
+                                    [--workers N]
 
-Prints one line per step (median of ``--repeat`` runs, min and max): sampling 1,000 molecules, describing
+Prints one line per step (median of ``--repeat`` runs, min and max): sampling 1,000 molecules (three ways in the
+same run: one thread; ``--workers`` intra-op threads; one intra-op thread and ``--workers`` decoding threads, which
+is what the app does), describing
 them and computing the properties and drawings of the grid page on screen (all other properties wait until a
 property filter or an export needs them), and projecting 10,000 latent codes with PCA (plus, with
 ``--nonlinear``, t-SNE and UMAP on the 3,000 points the map uses for them). Every step runs uncached, as on a
@@ -58,24 +60,30 @@ def main() -> None:
     parser.add_argument("--model", default=str(ROOT / "checkpoints" / "aae_moses.safetensors"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--nonlinear", action="store_true", help="also time t-SNE and UMAP (slow)")
-    parser.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads (default 1; the app uses all)")
+    parser.add_argument("--workers", type=int, default=services.DECODE_WORKERS,
+                        help="decoding threads, as the app (default: one per core, %(default)s here)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)  # as the app (AAE_LAB_THREADS)
     logging.getLogger("streamlit").setLevel(logging.ERROR)  # no "missing ScriptRunContext" noise outside a server
 
     loaded = load_model(args.model)
     generator = MoleculeGenerator(loaded)
     known = services.training_set()
-    print(f"model {loaded.name}: latent_dim {loaded.config.latent_dim}, torch threads {torch.get_num_threads()}")
+    print(f"model {loaded.name}: latent_dim {loaded.config.latent_dim}, decoding workers {args.workers}")
 
     print("-- Sample & draw: 1,000 molecules")
-    smiles = timed("sample 1,000 (prior draw + decode)", lambda i: generator.sample(1000, seed=i), args.repeat)
+    timed("sample 1,000: one thread", lambda i: generator.sample(1000, seed=i), args.repeat)
+    torch.set_num_threads(args.workers)
+    timed(f"sample 1,000: {args.workers} intra-op threads", lambda i: generator.sample(1000, seed=i), args.repeat)
+    torch.set_num_threads(1)
+    smiles = timed(f"sample 1,000: {args.workers} decoding threads x 1 intra-op thread (the app)",
+                   lambda i: generator.sample(1000, seed=i, workers=args.workers), args.repeat)
     frame = timed("describe them (validity, uniqueness, novelty)", lambda i: services.describe(smiles, known),
                   args.repeat)
     page = frame[frame["valid"]].head(services.GRID_PAGE)
     timed(f"properties and drawings of one grid page ({len(page)} molecules)", lambda i: grid(page), args.repeat)
-    timed("all of it: sample 1,000, describe, the grid page", lambda i: grid(
-        services.describe(generator.sample(1000, seed=10 + i), known).query("valid").head(services.GRID_PAGE)),
+    timed("all of it: sample 1,000, describe, the grid page", lambda i: grid(services.describe(
+        generator.sample(1000, seed=10 + i, workers=args.workers), known).query("valid").head(services.GRID_PAGE)),
         args.repeat)
     timed(f"properties of all {int(frame['valid'].sum())} valid (once a property filter is set)",
           lambda i: uncached_properties(frame), args.repeat)

@@ -14,6 +14,7 @@ import importlib
 import io
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,9 @@ MAP_SIZES = (2_000, 5_000, 10_000, 20_000)  # training molecules on the latent m
 NONLINEAR_MAX_POINTS = 2_000  # UMAP and t-SNE are fitted on at most this many training molecules
 PRIOR_POINTS = 1_000  # prior samples drawn on the map (and used for non-exact prior densities)
 GENERATED_POINTS = 500  # generated molecules encoded back onto the map
-GRID_PAGE = 48  # molecules drawn per page of a molecule grid
+GRID_PAGE = 24  # molecules drawn per page of a molecule grid (bench/bench_browser.py)
+#: Sampling decodes this many chunks at once in threads, each op on one intra-op thread (see MoleculeGenerator.decode)
+DECODE_WORKERS = len(os.sched_getaffinity(0))
 UPLOAD_MAX_BYTES = 20 * 2**20
 UPLOAD_MAX_ROWS = 100_000
 UPLOAD_TYPES = ("smi", "txt", "csv", "tsv", "sdf", "gz")
@@ -167,6 +170,15 @@ def training_set() -> frozenset[str]:
     return frozenset(frame[column])
 
 
+@st.cache_resource(show_spinner=False)
+def preload() -> threading.Thread:
+    """Load the novelty set in the background once per server process, so that the first Sample click of a
+    session does not wait for it (:func:`training_set` callers block until it is loaded)."""
+    thread = threading.Thread(target=training_set, name="aae-lab-preload", daemon=True)
+    thread.start()
+    return thread
+
+
 @st.cache_data(show_spinner=False)
 def map_sample() -> pd.DataFrame:
     """A fixed random sample (seed 0) of the shipped train cut, ``max(MAP_SIZES)`` rows, column ``smiles``;
@@ -188,7 +200,8 @@ def training_codes(path: str, modified: float, n: int, _loaded: LoadedModel) -> 
 def generated_codes(path: str, modified: float, n: int, _loaded: LoadedModel) -> tuple[pd.DataFrame, np.ndarray]:
     """``n`` prior samples (seed 0) decoded; the valid, readable ones (column ``smiles``) and their codes
     after encoding them again (m, latent_dim)."""
-    smiles = [s for s in MoleculeGenerator(_loaded).sample(n, seed=0) if chem.mol_from_smiles(s) is not None]
+    samples = MoleculeGenerator(_loaded).sample(n, seed=0, workers=DECODE_WORKERS)
+    smiles = [s for s in samples if chem.mol_from_smiles(s) is not None]
     return _encode_readable(_loaded, pd.DataFrame({"smiles": smiles}))
 
 
@@ -350,7 +363,7 @@ def batch_stats(frame: pd.DataFrame) -> dict[str, float]:
 @st.cache_data(show_spinner=False, max_entries=16)
 def sample_batch(path: str, modified: float, n: int, temperature: float, seed: int, _loaded: LoadedModel) -> Batch:
     """Sample ``n`` molecules from the prior (seeded) and :func:`describe` them."""
-    smiles = MoleculeGenerator(_loaded).sample(n, temperature=temperature, seed=seed)
+    smiles = MoleculeGenerator(_loaded).sample(n, temperature=temperature, seed=seed, workers=DECODE_WORKERS)
     settings = {"model": _loaded.name, "n": n, "temperature": temperature, "seed": seed}
     return Batch(describe(smiles, training_set()), settings)
 
@@ -633,7 +646,7 @@ def _metrics_reference():
 def run_metrics(path: str, modified: float, _loaded: LoadedModel) -> dict[str, float]:
     """MOSES metrics of :data:`METRICS_SAMPLES` samples (seed 0) against :data:`METRICS_REFERENCE` MOSES test
     molecules, novelty against the shipped train cut (see ``aae_core.metrics.evaluate``)."""
-    samples = MoleculeGenerator(_loaded).sample(METRICS_SAMPLES, seed=0)
+    samples = MoleculeGenerator(_loaded).sample(METRICS_SAMPLES, seed=0, workers=DECODE_WORKERS)
     return metrics_module().evaluate(samples, _metrics_reference(), k=(METRICS_SAMPLES,))
 
 

@@ -23,6 +23,14 @@ def test_sample_contract(generator):
         assert chem.mol_from_smiles(s) is None or chem.canonicalize(s) == s
 
 
+
+def test_chunks_decoded_in_threads_give_the_same_samples(generator):
+    one = generator.sample(50, seed=3, batch_size=8)
+    assert generator.sample(50, seed=3, batch_size=8, workers=3) == one  # each chunk has its own stream
+    assert len(set(one)) > 10
+    with pytest.raises(ValueError, match="workers"):
+        generator.sample(5, seed=3, workers=0)
+
 def test_generate_stops_when_every_row_ended():
     decoder = SequenceDecoder(vocab_size=5, embedding_dim=4, hidden_dim=8, num_layers=1, cell="gru", dropout=0,
                               latent_dim=2)

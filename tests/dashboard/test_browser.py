@@ -3,63 +3,30 @@ every page through one browser session, and save a screenshot of each under ``te
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.dashboard.browser import ROOT, launch, running_app, settle
+
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
 KNOWN = "CC1Oc2ccc(Cl)cc2N(CC(O)CO)C1=O"
 
 pytestmark = pytest.mark.browser
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(checkpoint_dir, tmp_path_factory):
-    """The app on 127.0.0.1 (tiny models, one torch thread, its own HOME so that Streamlit's disk cache
-    stays out of the user's); yields its URL and stops it afterwards."""
+    """The app on 127.0.0.1 on the tiny models, one torch thread; yields its URL and stops it afterwards."""
     if shutil.which("chromium") is None:
         pytest.skip("chromium is not on PATH (apt-get install chromium)")
-    port = free_port()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "AAE_LAB_CHECKPOINTS": str(checkpoint_dir),
-           "HOME": str(tmp_path_factory.mktemp("home"))}
-    log = (SHOTS.parent / "streamlit.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail(f"streamlit did not start; see {log.name}")
-                time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
+        with running_app(checkpoint_dir, tmp_path_factory.mktemp("home"), SHOTS.parent / "streamlit.log") as url:
+            yield url
+    except RuntimeError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(scope="module")
@@ -68,25 +35,13 @@ def page(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         tab = browser.new_page(viewport={"width": 1400, "height": 1000})
         tab.set_default_timeout(120_000)
         tab.goto(server)
         settle(tab)
         yield tab
         browser.close()
-
-
-def settle(tab) -> None:
-    """Wait until the script run is over (the app says "notRunning" twice in a row, in case a run triggers
-    another) with no placeholder left, and check that nothing failed."""
-    tab.wait_for_timeout(500)
-    for _ in range(2):
-        tab.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
-        tab.wait_for_selector("[data-testid='stSkeleton']", state="detached")
-        tab.wait_for_timeout(300)
-    assert tab.locator("[data-testid='stException']").count() == 0
-    assert tab.get_by_text("unexpected problem").count() == 0
 
 
 def go(tab, title: str) -> None:

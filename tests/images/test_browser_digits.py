@@ -7,7 +7,8 @@ import pytest
 
 from aae_core.images import train_images
 from tests.dashboard import test_browser as browser
-from tests.dashboard.test_browser import go, settle, shot
+from tests.dashboard.browser import settle
+from tests.dashboard.test_browser import go, shot
 from tests.images.conftest import tiny_image_config, tiny_train_config
 
 pytestmark = pytest.mark.browser

@@ -1,0 +1,86 @@
+"""The app in a real headless Chromium: start ``streamlit run dashboard/app.py`` on a free loopback port and
+wait for a script run to finish. Shared by the browser tests and ``bench/bench_browser.py``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_app(checkpoints: Path, home: Path, log: Path, threads: int = 1) -> Iterator[str]:
+    """Serve the app on the models in ``checkpoints`` with ``threads`` torch threads and its own ``home``
+    (Streamlit's disk cache stays out of the user's); yield its URL, stop it afterwards.
+
+    Raises
+    ------
+    RuntimeError
+        If the server exits or is not healthy within 90 s (its output is in ``log``).
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "AAE_LAB_THREADS": str(threads),
+           "AAE_LAB_CHECKPOINTS": str(checkpoints), "HOME": str(home)}
+    port = free_port()
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port",
+             str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_healthy(url, process, log)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"streamlit did not start; see {log}") from None
+            time.sleep(0.5)
+
+
+def launch(playwright):
+    """Headless Chromium from PATH (never a downloaded browser)."""
+    return playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+
+
+def settle(tab) -> None:
+    """Wait until the script run is over (the app says "notRunning" twice in a row, in case a run triggers
+    another) with no placeholder left, and check that nothing failed."""
+    tab.wait_for_timeout(500)
+    for _ in range(2):
+        wait_idle(tab)
+        tab.wait_for_timeout(300)
+    assert tab.locator("[data-testid='stException']").count() == 0
+    assert tab.get_by_text("unexpected problem").count() == 0
+
+
+def wait_idle(tab) -> None:
+    """Wait until no script run is in progress and no placeholder skeleton is left."""
+    tab.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
+    tab.wait_for_selector("[data-testid='stSkeleton']", state="detached")
