@@ -101,6 +101,7 @@ class TrainConfig:
     monitor_samples: int = 200  # prior samples decoded each epoch for validity/uniqueness
     time_budget_s: float | None = None  # stop (with a checkpoint) after this many seconds
     max_steps: int | None = None  # stop (with a checkpoint) after this many optimizer steps in all
+    length_buckets: bool = False  # batches of molecules of similar length (less padding; see Trainer._batches)
 
     def validate(self) -> TrainConfig:
         _choice("autocast", self.autocast, AUTOCAST)

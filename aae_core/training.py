@@ -27,6 +27,7 @@ from aae_core.config import TrainConfig, to_dict
 from aae_core.exceptions import CheckpointError, TrainingError
 
 Callback = Callable[[str, dict], None]
+BUCKET_POOL = 50  # batches per pool sorted by length when TrainConfig.length_buckets is set
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -207,11 +208,24 @@ class Trainer:
         return sums, count, True
 
     def _batches(self, epoch: int) -> list[torch.Tensor]:
-        """Index batches of ``epoch`` for this rank (order fixed by seed and epoch only)."""
+        """Index batches of ``epoch`` for this rank (order fixed by seed and epoch only).
+
+        With ``length_buckets`` (sequence data), the shuffled rows are cut into pools of
+        :data:`BUCKET_POOL` batches, each pool is sorted by length and cut into batches, and the batches are
+        shuffled: every batch is still a random draw from its pool, but holds molecules of similar length, so
+        less of each padded batch is padding (the "bucketing" of sequence-to-sequence toolkits).
+        """
         generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
         order = torch.randperm(len(self.dataset), generator=generator)
         size = self.config.batch_size * self.world
-        full = [order[i: i + size] for i in range(0, len(order) - size + 1, size)] or [order]
+        order = order[: len(order) // size * size or len(order)]  # whole batches only (one if fewer rows)
+        lengths = getattr(self.dataset, "lengths", None)
+        if self.config.length_buckets and lengths is not None:
+            pools = order.split(size * BUCKET_POOL)
+            order = torch.cat([pool[torch.argsort(lengths[pool], stable=True)] for pool in pools])
+        full = list(order.split(size))
+        if self.config.length_buckets and lengths is not None:
+            full = [full[i] for i in torch.randperm(len(full), generator=generator)]
         return [chunk[self.rank:: self.world] for chunk in full]
 
     def _step(self, batch: dict[str, torch.Tensor], pretraining: bool) -> dict[str, float]:

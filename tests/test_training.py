@@ -137,3 +137,20 @@ def test_max_steps_stops_with_checkpoint(tmp_path, model_config):
     path = tmp_path / "m.safetensors"
     history = train_molecules(model_config, tiny_train_config(epochs=3, max_steps=3), path)
     assert history.steps[-1]["step"] == 3 and load_checkpoint(path).meta["state"]["step"] == 3
+
+
+def test_length_buckets_cut_padding_and_keep_every_molecule_once(model_config):
+    def batches(buckets: bool) -> list[torch.Tensor]:
+        config = tiny_train_config(max_molecules=3000, batch_size=16, length_buckets=buckets)
+        dataset, tokenizer, _ = prepare_data(model_config, config)
+        trainer = Trainer(build_model(model_config, tokenizer.vocab_size), dataset, config, {}, "/dev/null")
+        padded = sum(len(b) * int(dataset.lengths[b].max()) for b in trainer._batches(0))
+        return trainer._batches(0), padded
+
+    plain, plain_padded = batches(False)
+    bucketed, bucketed_padded = batches(True)
+    assert len(bucketed) == len(plain) and all(len(b) == 16 for b in bucketed)
+    assert sorted(torch.cat(bucketed).tolist()) == sorted(torch.cat(plain).tolist())  # same rows, once each
+    assert bucketed_padded < 0.9 * plain_padded
+    assert torch.equal(torch.cat(batches(True)[0]), torch.cat(bucketed))  # fixed by seed and epoch
+    assert bucketed[0].tolist() != sorted(bucketed[0].tolist())  # batches are not runs of the file order

@@ -20,6 +20,7 @@ class SequenceDataset:
 
     def __init__(self, smiles: Sequence[str], tokenizer: Tokenizer):
         self.rows = [tokenizer.encode_one(s) for s in smiles]
+        self.lengths = torch.tensor([len(row) for row in self.rows], dtype=torch.long)  # (n,) tokens per row
 
     def __len__(self) -> int:
         return len(self.rows)
