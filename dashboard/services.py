@@ -172,9 +172,11 @@ def training_set() -> frozenset[str]:
 
 @st.cache_resource(show_spinner=False)
 def preload() -> threading.Thread:
-    """Load the novelty set in the background once per server process, so that the first Sample click of a
-    session does not wait for it (:func:`training_set` callers block until it is loaded)."""
-    thread = threading.Thread(target=training_set, name="aae-lab-preload", daemon=True)
+    """Load the novelty set and the SA score's fragment table in the background once per server process, so
+    that the first Sample click does not wait for them (:func:`training_set` callers block until it is
+    loaded)."""
+    thread = threading.Thread(target=lambda: (training_set(), chem.properties(chem.mol_from_smiles("CCO"))),
+                              name="aae-lab-preload", daemon=True)
     thread.start()
     return thread
 
