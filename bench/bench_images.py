@@ -49,6 +49,9 @@ NETS = {"digits": ["--latent-dim", "10", "--logit-scale", "2", "--hidden-dim", "
                      "256,256", "--epochs", "30"]}
 # Clustering keeps a 2-D style (so cluster identity must go to y) and scale 1: 65.6% train / 66.9% held out. After
 # 30 epochs (400 units) a 10-D style at scale 2 held out 60.4%, a 2-D style at scale 2 57.9%.
+# Seed spread of this recipe (held out): semi-supervised MNIST-8k seeds 0-3 94.3/92.9/93.5/93.0 (mean 93.4), digits
+# 94.7/95.8/96.1/93.9 (mean 95.1), clustering seeds 0-2 66.9/75.7/59.1 (mean 67.2). 22 variants (lr decay, batch
+# size, dropout, depth, logit scale, style dim; one seed each, two for the best) stayed inside that spread.
 CLUSTERING = ["--latent-dim", "2", "--hidden-dim", "400", "--discriminator-dims", "256,256", "--epochs", "60"]
 LABELS = {"digits": [50, 100, 200], "mnist-8k": [100]}
 SHIPPED = {("digits", 100): "digits_semisupervised", ("mnist-8k", 100): "digits_mnist_semisupervised"}
