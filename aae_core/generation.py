@@ -6,6 +6,7 @@ The sampling contract follows MOSES: ``sample(n) -> list[str]``, one decoded str
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -57,14 +58,14 @@ class MoleculeGenerator:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if batch_size < 1 or workers < 1:
             raise ValueError(f"batch_size and workers must be >= 1, got {batch_size} and {workers}")
-        chunks = list(z.split(batch_size))
+        chunks = z.split(batch_size)
         streams = np.random.SeedSequence(seed).spawn(len(chunks)) if seed is not None else [None] * len(chunks)
-        options = [temperature] * len(chunks), [greedy] * len(chunks)
+        decode_chunk = functools.partial(self._decode_chunk, temperature=temperature, greedy=greedy)
         if workers == 1 or len(chunks) < 2:
-            parts = list(map(self._decode_chunk, chunks, streams, *options))
+            parts = list(map(decode_chunk, chunks, streams))
         else:
             with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
-                parts = list(pool.map(self._decode_chunk, chunks, streams, *options))
+                parts = list(pool.map(decode_chunk, chunks, streams))
         return [s for part in parts for s in part]
 
     @torch.no_grad()

@@ -30,6 +30,15 @@ Callback = Callable[[str, dict], None]
 BUCKET_POOL = 50  # batches per pool sorted by length when TrainConfig.length_buckets is set
 
 
+
+def _length_buckets(order: torch.Tensor, lengths: torch.Tensor, size: int,
+                    generator: torch.Generator) -> list[torch.Tensor]:
+    """Batches of ``size`` rows of ``order`` (shuffled row indices): each pool of :data:`BUCKET_POOL` batches
+    sorted by ``lengths`` (n,), cut into batches, and the batches shuffled."""
+    pools = order.split(size * BUCKET_POOL)
+    batches = torch.cat([pool[torch.argsort(lengths[pool], stable=True)] for pool in pools]).split(size)
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
+
 def pick_device(name: str = "auto") -> torch.device:
     """``auto`` picks cuda, then mps, then cpu. Raises :class:`TrainingError` if the device is absent."""
     if name == "auto":
@@ -221,11 +230,9 @@ class Trainer:
         order = order[: len(order) // size * size or len(order)]  # whole batches only (one if fewer rows)
         lengths = getattr(self.dataset, "lengths", None)
         if self.config.length_buckets and lengths is not None:
-            pools = order.split(size * BUCKET_POOL)
-            order = torch.cat([pool[torch.argsort(lengths[pool], stable=True)] for pool in pools])
-        full = list(order.split(size))
-        if self.config.length_buckets and lengths is not None:
-            full = [full[i] for i in torch.randperm(len(full), generator=generator)]
+            full = _length_buckets(order, lengths, size, generator)
+        else:
+            full = list(order.split(size))
         return [chunk[self.rank:: self.world] for chunk in full]
 
     def _step(self, batch: dict[str, torch.Tensor], pretraining: bool) -> dict[str, float]:

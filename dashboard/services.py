@@ -175,10 +175,14 @@ def preload() -> threading.Thread:
     """Load the novelty set and the SA score's fragment table in the background once per server process, so
     that the first Sample click does not wait for them (:func:`training_set` callers block until it is
     loaded)."""
-    thread = threading.Thread(target=lambda: (training_set(), chem.properties(chem.mol_from_smiles("CCO"))),
-                              name="aae-lab-preload", daemon=True)
+    thread = threading.Thread(target=_warm_up, name="aae-lab-preload", daemon=True)
     thread.start()
     return thread
+
+
+def _warm_up() -> None:
+    training_set()
+    chem.properties(chem.mol_from_smiles("CCO"))  # the SA score reads its fragment table on first use
 
 
 @st.cache_data(show_spinner=False)

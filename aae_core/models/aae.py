@@ -52,8 +52,9 @@ class AdversarialAutoencoder(nn.Module):
         """Training phases of one step, in order (only reconstruction while pretraining)."""
         if pretraining:
             return ["autoencoder"]
-        return ["autoencoder+generator", "discriminator"] if self.joint else ["autoencoder", "discriminator",
-                                                                               "generator"]
+        if self.joint:
+            return ["autoencoder+generator", "discriminator"]
+        return ["autoencoder", "discriminator", "generator"]
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters updated by each phase."""
