@@ -39,9 +39,11 @@ class MoleculeGenerator:
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         return self.model.prior.sample(n, generator)
 
-    def decode(self, z: torch.Tensor, temperature: float = 1.0, greedy: bool = False, seed: int | None = None,
-               batch_size: int = DECODE_BATCH, workers: int = 1) -> list[str]:
-        """Decode latent codes (n, latent_dim) to strings (canonical SMILES where valid, raw otherwise).
+    def decode_marked(self, z: torch.Tensor, temperature: float = 1.0, greedy: bool = False, seed: int | None = None,
+                      batch_size: int = DECODE_BATCH, workers: int = 1) -> tuple[list[str], np.ndarray]:
+        """Decode latent codes (n, latent_dim) to strings (canonical SMILES where valid, raw otherwise) and mark
+        validity: returns the n strings and an (n,) bool array, True where RDKit parsed the string (each
+        string is parsed once, here).
 
         Rows are decoded in chunks of ``batch_size``; chunk i draws its tokens from its own random stream
         (``numpy.random.SeedSequence(seed).spawn``), so a seed gives the same strings whatever ``workers`` is.
@@ -66,23 +68,37 @@ class MoleculeGenerator:
         else:
             with ThreadPoolExecutor(min(workers, len(chunks))) as pool:
                 parts = list(pool.map(decode_chunk, chunks, streams))
-        return [s for part in parts for s in part]
+        marked = [pair for part in parts for pair in part]
+        return [s for s, _ in marked], np.array([valid for _, valid in marked], dtype=bool)
+
+    def decode(self, z: torch.Tensor, temperature: float = 1.0, greedy: bool = False, seed: int | None = None,
+               batch_size: int = DECODE_BATCH, workers: int = 1) -> list[str]:
+        """The strings of :meth:`decode_marked` (same arguments)."""
+        return self.decode_marked(z, temperature, greedy, seed, batch_size, workers)[0]
 
     @torch.no_grad()
     def _decode_chunk(self, z: torch.Tensor, stream: np.random.SeedSequence | None, temperature: float,
-                      greedy: bool) -> list[str]:
+                      greedy: bool) -> list[tuple[str, bool]]:
         generator = None
         if stream is not None:
             generator = torch.Generator(self.device).manual_seed(int(stream.generate_state(1)[0]))
         ids = self.model.decoder.generate(z.to(self.device), self.tokenizer.max_len, self.tokenizer.bos_id,
                                           self.tokenizer.eos_id, temperature, greedy, generator)
-        return [chem.canonicalize(s) or s for s in self.tokenizer.decode(ids)]
+        raw = self.tokenizer.decode(ids)
+        return [(canonical or s, canonical is not None) for s, canonical in zip(raw, map(chem.canonicalize, raw),
+                                                                                   strict=True)]
+
+    def sample_marked(self, n: int, temperature: float = 1.0, greedy: bool = False, seed: int | None = None,
+                      batch_size: int = DECODE_BATCH, workers: int = 1) -> tuple[list[str], np.ndarray]:
+        """Sample ``n`` molecules from the prior, z ~ p(z), x ~ p(x|z), and mark validity (see
+        :meth:`decode_marked`, whose options these are)."""
+        z = self.sample_prior(n, seed)
+        return self.decode_marked(z, temperature, greedy, None if seed is None else seed + 1, batch_size, workers)
 
     def sample(self, n: int, temperature: float = 1.0, greedy: bool = False, seed: int | None = None,
                batch_size: int = DECODE_BATCH, workers: int = 1) -> list[str]:
-        """Sample ``n`` molecules from the prior: z ~ p(z), x ~ p(x|z) (options as in :meth:`decode`)."""
-        z = self.sample_prior(n, seed)
-        return self.decode(z, temperature, greedy, None if seed is None else seed + 1, batch_size, workers)
+        """The ``n`` strings of :meth:`sample_marked` (the MOSES contract: invalid strings included)."""
+        return self.sample_marked(n, temperature, greedy, seed, batch_size, workers)[0]
 
     @torch.no_grad()
     def encode(self, smiles: Sequence[str], batch_size: int = 1000) -> torch.Tensor:

@@ -29,8 +29,8 @@ def validity_monitor(tokenizer: Tokenizer, n: int, seed: int = 1234):
 
         device = str(next(model.parameters()).device)
         generator = MoleculeGenerator(LoadedModel(model, tokenizer, None, {}, Path(".")), device=device)
-        samples = generator.sample(n, seed=seed)
-        valid = [s for s in samples if chem.mol_from_smiles(s) is not None]
+        samples, marked = generator.sample_marked(n, seed=seed)
+        valid = [s for s, ok in zip(samples, marked, strict=True) if ok]
         return {"validity": len(valid) / n, "uniqueness": len(set(valid)) / max(len(valid), 1)}
 
     return monitor

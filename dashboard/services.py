@@ -16,6 +16,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,8 +207,8 @@ def training_codes(path: str, modified: float, n: int, _loaded: LoadedModel) -> 
 def generated_codes(path: str, modified: float, n: int, _loaded: LoadedModel) -> tuple[pd.DataFrame, np.ndarray]:
     """``n`` prior samples (seed 0) decoded; the valid, readable ones (column ``smiles``) and their codes
     after encoding them again (m, latent_dim)."""
-    samples = MoleculeGenerator(_loaded).sample(n, seed=0, workers=DECODE_WORKERS)
-    smiles = [s for s in samples if chem.mol_from_smiles(s) is not None]
+    samples, valid = MoleculeGenerator(_loaded).sample_marked(n, seed=0, workers=DECODE_WORKERS)
+    smiles = [s for s, ok in zip(samples, valid, strict=True) if ok]
     return _encode_readable(_loaded, pd.DataFrame({"smiles": smiles}))
 
 
@@ -345,11 +346,14 @@ class Batch:
     settings: dict
 
 
-def describe(smiles: list[str], known: frozenset[str]) -> pd.DataFrame:
-    """One row per SMILES: ``valid``, ``unique`` (first occurrence of this string in the batch) and ``novel``
-    (valid and not in ``known``). Properties come later, only for the rows that need them
-    (:func:`with_properties`), so a batch of 1,000 is described in a fraction of a second."""
-    valid = [chem.mol_from_smiles(s) is not None for s in smiles]
+def describe(smiles: list[str], known: frozenset[str], valid: Sequence[bool] | None = None) -> pd.DataFrame:
+    """One row per SMILES: ``valid`` (parsed here unless given, e.g. by
+    :meth:`~aae_core.generation.MoleculeGenerator.sample_marked`), ``unique`` (first occurrence of this string in
+    the batch) and ``novel`` (valid and not in ``known``). Properties come later, only for the rows that need
+    them (:func:`with_properties`), so a batch of 1,000 is described in a fraction of a second."""
+    if valid is None:
+        valid = [chem.mol_from_smiles(s) is not None for s in smiles]
+    valid = list(map(bool, valid))
     return pd.DataFrame({
         "smiles": smiles, "valid": valid, "unique": ~pd.Series(smiles).duplicated().to_numpy(),
         "novel": [ok and s not in known for s, ok in zip(smiles, valid, strict=True)],
@@ -369,9 +373,10 @@ def batch_stats(frame: pd.DataFrame) -> dict[str, float]:
 @st.cache_data(show_spinner=False, max_entries=16)
 def sample_batch(path: str, modified: float, n: int, temperature: float, seed: int, _loaded: LoadedModel) -> Batch:
     """Sample ``n`` molecules from the prior (seeded) and :func:`describe` them."""
-    smiles = MoleculeGenerator(_loaded).sample(n, temperature=temperature, seed=seed, workers=DECODE_WORKERS)
+    smiles, valid = MoleculeGenerator(_loaded).sample_marked(n, temperature=temperature, seed=seed,
+                                                             workers=DECODE_WORKERS)
     settings = {"model": _loaded.name, "n": n, "temperature": temperature, "seed": seed}
-    return Batch(describe(smiles, training_set()), settings)
+    return Batch(describe(smiles, training_set(), valid), settings)
 
 
 @dataclass

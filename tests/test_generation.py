@@ -23,6 +23,12 @@ def test_sample_contract(generator):
         assert chem.mol_from_smiles(s) is None or chem.canonicalize(s) == s
 
 
+def test_sample_marked_marks_what_rdkit_parses(generator):
+    smiles, valid = generator.sample_marked(60, seed=1, batch_size=16, temperature=1.5)
+    assert smiles == generator.sample(60, seed=1, batch_size=16, temperature=1.5)
+    assert valid.dtype == bool and valid.tolist() == [chem.mol_from_smiles(s) is not None for s in smiles]
+    assert 0 < valid.sum() < len(valid)  # the tiny test model makes both kinds at this temperature
+
 
 def test_chunks_decoded_in_threads_give_the_same_samples(generator):
     one = generator.sample(50, seed=3, batch_size=8)
