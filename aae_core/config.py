@@ -102,6 +102,7 @@ class TrainConfig:
     time_budget_s: float | None = None  # stop (with a checkpoint) after this many seconds
     max_steps: int | None = None  # stop (with a checkpoint) after this many optimizer steps in all
     length_buckets: bool = False  # batches of molecules of similar length (less padding; see Trainer._batches)
+    init_from: str | None = None  # fine-tune: start from this checkpoint's weights and tokenizer (same architecture)
 
     def validate(self) -> TrainConfig:
         _choice("autocast", self.autocast, AUTOCAST)

@@ -5,6 +5,7 @@ Used by ``aae-lab train`` and the dashboard's Train page (which runs it in a wor
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from aae_core.config import ModelConfig, TrainConfig, from_dict, to_dict
 from aae_core.data.molecules import LoadReport, load_molecules
 from aae_core.data.sequences import SequenceDataset
 from aae_core.data.tokenizers import Tokenizer, make_tokenizer
-from aae_core.registry import build_model
+from aae_core.exceptions import CheckpointError
+from aae_core.registry import LoadedModel, build_model, load_model
 from aae_core.training import Callback, History, Trainer, seed_everything
 
 
@@ -72,12 +74,21 @@ def prepare_data(model_cfg: ModelConfig, train_cfg: TrainConfig, tokenizer: Toke
 def train_molecules(model_cfg: ModelConfig, train_cfg: TrainConfig, out: str | Path, card: dict | None = None,
                     callbacks: list[Callback] | None = None, stop_event: threading.Event | None = None,
                     ) -> History:
-    """Train a new molecule model and write its checkpoint to ``out``."""
+    """Train a molecule model and write its checkpoint to ``out``: a new one, or with ``train_cfg.init_from``
+    one that starts from another checkpoint's weights and tokenizer (fine-tuning; training options such as
+    ``posterior_noise`` may differ, the architecture may not).
+
+    Raises
+    ------
+    CheckpointError
+        If ``init_from`` is not a readable checkpoint of the same architecture as ``model_cfg``.
+    """
     seed_everything(train_cfg.seed)
-    dataset, tokenizer, report = prepare_data(model_cfg, train_cfg)
+    start = _warm_start(model_cfg, train_cfg.init_from) if train_cfg.init_from else None
+    dataset, tokenizer, report = prepare_data(model_cfg, train_cfg, start.tokenizer if start else None)
     for callback in callbacks or []:
         callback("data", report.to_dict())
-    model = build_model(model_cfg, tokenizer.vocab_size)
+    model = start.model.train() if start else build_model(model_cfg, tokenizer.vocab_size)
     if model_cfg.properties:
         model.property_head.fit_scaling(dataset.values)
     meta = {"model_config": to_dict(model_cfg), "tokenizer": tokenizer.to_dict(),
@@ -85,6 +96,20 @@ def train_molecules(model_cfg: ModelConfig, train_cfg: TrainConfig, out: str | P
     trainer = Trainer(model, dataset, train_cfg, meta, out, validity_monitor(tokenizer, train_cfg.monitor_samples),
                       callbacks, stop_event)
     return trainer.fit()
+
+
+def _warm_start(model_cfg: ModelConfig, path: str) -> LoadedModel:
+    """The checkpoint at ``path`` rebuilt with ``model_cfg`` (checked before any data is read); raises
+    :class:`CheckpointError` if its weights do not fit that architecture."""
+    start = load_model(path)
+    model = build_model(model_cfg, start.tokenizer.vocab_size)
+    try:
+        model.load_state_dict(start.model.state_dict())
+    except RuntimeError as err:
+        raise CheckpointError(f"cannot start from {start.path.name}: its architecture differs from this run's "
+                              f"configuration ({str(err).splitlines()[-1].strip()}); pass the same model options "
+                              "as the checkpoint's card") from err
+    return dataclasses.replace(start, model=model, config=model_cfg)
 
 
 def resume_molecules(path: str | Path, overrides: dict | None = None, callbacks: list[Callback] | None = None,

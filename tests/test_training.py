@@ -154,3 +154,18 @@ def test_length_buckets_cut_padding_and_keep_every_molecule_once(model_config):
     assert bucketed_padded < 0.9 * plain_padded
     assert torch.equal(torch.cat(batches(True)[0]), torch.cat(bucketed))  # fixed by seed and epoch
     assert bucketed[0].tolist() != sorted(bucketed[0].tolist())  # batches are not runs of the file order
+
+
+def test_init_from_starts_at_the_checkpoint_weights_and_checks_the_architecture(tmp_path, model_config):
+    first = tmp_path / "first.safetensors"
+    fresh = train_molecules(model_config, tiny_train_config(epochs=6), first)
+    noisier = tiny_model_config(posterior_noise=1.0)
+    tuned = train_molecules(noisier, tiny_train_config(epochs=1, init_from=str(first)), tmp_path / "tuned.safetensors")
+    start, end = fresh.steps[0]["reconstruction"], fresh.steps[-1]["reconstruction"]
+    assert tuned.steps[0]["reconstruction"] < (start + end) / 2  # goes on from the trained weights
+    meta = load_checkpoint(tmp_path / "tuned.safetensors").meta
+    assert meta["train_config"]["init_from"] == str(first) and meta["model_config"]["posterior_noise"] == 1.0
+    assert meta["tokenizer"] == load_checkpoint(first).meta["tokenizer"]
+    with pytest.raises(CheckpointError, match="architecture differs"):
+        train_molecules(tiny_model_config(latent_dim=4), tiny_train_config(init_from=str(first)),
+                        tmp_path / "wrong.safetensors")
