@@ -60,6 +60,7 @@ class ImageConfig:
     num_layers: int = 2
     dropout: float = 0.0
     input_noise: float = 0.0  # std of Gaussian noise added to the encoder's input while training
+    input_shift: int = 0  # max random translation (pixels) of the encoder's input while training; 0: off
     logit_norm: bool = False  # batch-normalise the class logits (semi-supervised / clustering)
     logit_scale: float = 1.0  # multiplies the class logits (after logit_norm): softmax temperature 1 / logit_scale
     discriminator_dims: list[int] = field(default_factory=lambda: [1000, 1000])
@@ -73,6 +74,8 @@ class ImageConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not self.logit_scale > 0:
             raise ConfigError(f"logit_scale must be > 0, got {self.logit_scale}")
+        if not isinstance(self.input_shift, int) or self.input_shift < 0:
+            raise ConfigError(f"input_shift must be a whole number of pixels >= 0, got {self.input_shift!r}")
         if not 0 <= self.dropout < 1 or self.holdout < 0 or self.input_noise < 0:
             raise ConfigError(f"need 0 <= dropout < 1, holdout >= 0 and input_noise >= 0; got {self.dropout}, "
                               f"{self.holdout}, {self.input_noise}")
@@ -86,28 +89,33 @@ class ImageConfig:
 
 
 # -- model families --------------------------------------------------------------------------------
-def _aae(cfg: ImageConfig, pixels: int) -> AdversarialAutoencoder:
+def _encoder(cfg: ImageConfig, pixels: int, out_dim: int, shape: tuple[int, int] | None) -> ImageEncoder:
+    return ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, out_dim, cfg.dropout, cfg.input_noise,
+                        cfg.input_shift, shape)
+
+
+def _aae(cfg: ImageConfig, pixels: int, shape: tuple[int, int] | None) -> AdversarialAutoencoder:
     num_classes = cfg.num_classes if cfg.model == "supervised" else 0
-    encoder = ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, cfg.latent_dim, cfg.dropout, cfg.input_noise)
+    encoder = _encoder(cfg, pixels, cfg.latent_dim, shape)
     decoder = ImageDecoder(cfg.latent_dim, cfg.hidden_dim, cfg.num_layers, pixels, cfg.dropout, num_classes)
     prior = make_prior({**cfg.prior, "dim": cfg.latent_dim})
     return AdversarialAutoencoder(encoder, decoder, Discriminator(cfg.latent_dim, cfg.discriminator_dims), prior)
 
 
-def _label_prior(cfg: ImageConfig, pixels: int) -> LabelPriorAAE:
+def _label_prior(cfg: ImageConfig, pixels: int, shape: tuple[int, int] | None) -> LabelPriorAAE:
     prior = make_prior({**cfg.prior, "dim": cfg.latent_dim})
     if getattr(prior, "k", None) != cfg.num_classes:
         raise ConfigError(f"the label-prior model needs a mixture prior with k = num_classes = {cfg.num_classes}, "
                           f"got {cfg.prior}; e.g. --prior mixture,k={cfg.num_classes}")
-    encoder = ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, cfg.latent_dim, cfg.dropout, cfg.input_noise)
+    encoder = _encoder(cfg, pixels, cfg.latent_dim, shape)
     decoder = ImageDecoder(cfg.latent_dim, cfg.hidden_dim, cfg.num_layers, pixels, cfg.dropout)
     discriminator = Discriminator(cfg.latent_dim + cfg.num_classes + 1, cfg.discriminator_dims)
     return LabelPriorAAE(encoder, decoder, discriminator, prior)
 
 
-def _categorical(cfg: ImageConfig, pixels: int) -> CategoricalAAE:
+def _categorical(cfg: ImageConfig, pixels: int, shape: tuple[int, int] | None) -> CategoricalAAE:
     k, style = cfg.num_classes, cfg.latent_dim
-    encoder = ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, k + style, cfg.dropout, cfg.input_noise)
+    encoder = _encoder(cfg, pixels, k + style, shape)
     decoder = ImageDecoder(k + style, cfg.hidden_dim, cfg.num_layers, pixels, cfg.dropout)
     return CategoricalAAE(encoder, decoder, Discriminator(style, cfg.discriminator_dims),
                           make_prior({**cfg.prior, "dim": style}), Discriminator(k, cfg.discriminator_dims), k,
@@ -115,15 +123,16 @@ def _categorical(cfg: ImageConfig, pixels: int) -> CategoricalAAE:
                           logit_scale=cfg.logit_scale)
 
 
-IMAGE_MODELS: dict[str, Callable[[ImageConfig, int], nn.Module]] = {
+IMAGE_MODELS: dict[str, Callable[[ImageConfig, int, tuple[int, int] | None], nn.Module]] = {
     "aae": _aae, "supervised": _aae, "label-prior": _label_prior,
     "semi-supervised": _categorical, "clustering": _categorical,
 }
 
 
-def build_image_model(cfg: ImageConfig, pixels: int) -> nn.Module:
-    """Model family ``cfg.model`` for images of ``pixels`` values."""
-    return IMAGE_MODELS[cfg.validate().model](cfg, pixels)
+def build_image_model(cfg: ImageConfig, pixels: int, shape: tuple[int, int] | None = None) -> nn.Module:
+    """Model family ``cfg.model`` for images of ``pixels`` values; ``shape`` (height, width) is needed by the
+    encoder's input augmentation ``input_shift``."""
+    return IMAGE_MODELS[cfg.validate().model](cfg, pixels, shape)
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -192,7 +201,7 @@ def train_images(cfg: ImageConfig, train_cfg: TrainConfig, out: str | Path, card
     prepared = prepare_images(cfg.validate())
     for callback in callbacks or []:
         callback("data", prepared.report())
-    model = build_image_model(cfg, int(np.prod(prepared.train.shape)))
+    model = build_image_model(cfg, int(np.prod(prepared.train.shape)), tuple(prepared.train.shape))
     meta = {"modality": MODALITY, "image_config": to_dict(cfg), "image_shape": list(prepared.train.shape),
             "data_report": prepared.report(), "card": card or {},
             "labelled_indices": None if prepared.labelled is None else prepared.labelled.tolist()}
@@ -211,6 +220,7 @@ def load_image_model(ckpt: Checkpoint, path: Path, device: str | torch.device = 
     from aae_core.registry import LoadedModel
 
     cfg = from_dict(ImageConfig, ckpt.meta["image_config"])
-    model = build_image_model(cfg, int(np.prod(ckpt.meta["image_shape"])))
+    shape = tuple(ckpt.meta["image_shape"])
+    model = build_image_model(cfg, int(np.prod(shape)), shape)
     model.load_state_dict(ckpt.model_state)
     return LoadedModel(model.to(device).eval(), None, cfg, ckpt.meta, path)

@@ -26,20 +26,44 @@ class ImageEncoder(nn.Module):
 
     ``input_noise`` > 0 adds N(0, input_noise^2) to the pixels while training (a denoising encoder, as
     in the ladder networks the paper compares with), which regularises semi-supervised classifiers.
+    ``input_shift`` > 0 translates each image by a random whole number of pixels in [-input_shift,
+    input_shift] along each axis while training (see :func:`random_shift`); it needs ``shape``.
     """
 
     def __init__(self, pixels: int, hidden_dim: int, num_layers: int, out_dim: int, dropout: float = 0.0,
-                 input_noise: float = 0.0):
+                 input_noise: float = 0.0, input_shift: int = 0, shape: tuple[int, int] | None = None):
         super().__init__()
-        self.input_noise = input_noise
+        if input_shift and (shape is None or shape[0] * shape[1] != pixels):
+            raise ValueError(f"input_shift needs the image shape (height, width) of the {pixels} pixels, got {shape}")
+        self.input_noise, self.input_shift, self.shape = input_noise, input_shift, shape
         self.net = mlp(pixels, hidden_dim, num_layers, out_dim, dropout)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """``batch["x"]`` (batch, pixels) float in [0, 1] -> (batch, out_dim) float."""
         x = batch["x"]
+        if self.training and self.input_shift:
+            x = random_shift(x, self.shape, self.input_shift)
         if self.training and self.input_noise:
             x = x + self.input_noise * torch.randn_like(x)
         return self.net(x)
+
+
+def random_shift(x: torch.Tensor, shape: tuple[int, int], max_shift: int) -> torch.Tensor:
+    """Translate each flattened image of ``x`` (batch, height * width) by its own random offset (dy, dx), each
+    drawn uniformly from the integers in [-max_shift, max_shift] with torch's global RNG; pixels moved in from
+    outside are 0. Returns (batch, height * width).
+
+    Random translation is a standard data augmentation for digit classifiers, not part of the AAE paper; only
+    the encoder's input is shifted, the reconstruction target stays the original image.
+    """
+    (height, width), n = shape, len(x)
+    offsets = torch.randint(-max_shift, max_shift + 1, (n, 2), device=x.device)
+    padded = F.pad(x.view(n, height, width), (max_shift,) * 4)
+    # out[i, r, c] = x[i, r - dy_i, c - dx_i]: row r of the output reads row r - dy + max_shift of ``padded``
+    rows = torch.arange(height, device=x.device) + max_shift - offsets[:, :1]  # (batch, height)
+    cols = torch.arange(width, device=x.device) + max_shift - offsets[:, 1:]  # (batch, width)
+    out = padded[torch.arange(n, device=x.device)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return out.reshape(n, height * width)
 
 
 class ImageDecoder(nn.Module):

@@ -10,6 +10,7 @@ from aae_core.exceptions import ConfigError, DataError
 from aae_core.image_generation import decode, latent_codes, manifold, mosaic, reconstruct, style_grid
 from aae_core.image_metrics import cluster_accuracy, majority_mapping
 from aae_core.images import ImageConfig, build_image_model, train_images
+from aae_core.models.image import ImageEncoder, random_shift
 from aae_core.registry import load_model
 from tests.images.conftest import tiny_image_config, tiny_train_config
 
@@ -88,6 +89,8 @@ def test_config_errors():
         ImageConfig(model="aae", num_labels=10).validate()
     with pytest.raises(ConfigError, match="logit_scale must be > 0"):
         ImageConfig(model="semi-supervised", logit_scale=0.0).validate()
+    with pytest.raises(ConfigError, match="input_shift must be"):
+        ImageConfig(input_shift=-1).validate()
 
 
 def test_logit_scale_multiplies_normalised_logits():
@@ -100,3 +103,40 @@ def test_logit_scale_multiplies_normalised_logits():
     assert scaled.shape == (50, 10) and style.shape == (50, 3)
     torch.testing.assert_close(scaled, 2 * model.split(x)[0])
     torch.testing.assert_close(scaled.mean(0), torch.zeros(10), atol=1e-5, rtol=0)
+
+
+def test_input_shift_translates_encoder_input_while_training_only():
+    """``input_shift``: each image moves by its own whole-pixel offset within the bound, zero-filled, mass kept
+    for a centred blob; in eval mode the encoder sees the image unchanged."""
+    blob = torch.zeros(8, 8)
+    blob[3:5, 2:5] = torch.tensor([[0.5, 1.0, 0.25], [0.75, 1.0, 0.5]])
+    x = blob.flatten().repeat(200, 1)
+    torch.manual_seed(0)
+    shifted = random_shift(x, (8, 8), 2).view(200, 8, 8)
+    offsets = set()
+    for image in shifted:
+        (dy, dx), = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                     if torch.equal(image, blob.roll((dy, dx), dims=(0, 1)))]
+        offsets.add((dy, dx))
+    assert len(offsets) == 25  # every offset in [-2, 2]^2 drawn
+    torch.testing.assert_close(shifted.sum((1, 2)), x.sum(1))
+    ones = random_shift(torch.ones(200, 64), (8, 8), 2).sum(1)  # zero fill, no wrap-round: (8-|dy|) (8-|dx|)
+    assert set(ones.tolist()) == {float((8 - abs(dy)) * (8 - abs(dx))) for dy in range(3) for dx in range(3)}
+    encoder = ImageEncoder(64, 16, 1, 4, input_shift=2, shape=(8, 8)).eval()
+    torch.testing.assert_close(encoder({"x": x[:3]}), encoder.net(x[:3]))
+    encoder.train()
+    torch.manual_seed(1)
+    out = encoder({"x": x})
+    torch.manual_seed(1)
+    torch.testing.assert_close(out, encoder.net(random_shift(x, (8, 8), 2)))
+    with pytest.raises(ValueError, match="needs the image shape"):
+        ImageEncoder(64, 16, 1, 4, input_shift=1)
+
+
+def test_input_shift_model_trains_and_reloads(tmp_path):
+    cfg = tiny_image_config(model="semi-supervised", num_labels=20, latent_dim=3, holdout=20, input_shift=1)
+    _, model, _ = train_images(cfg, tiny_train_config(), tmp_path / "m.safetensors")
+    loaded = load_model(tmp_path / "m.safetensors")
+    assert loaded.config.input_shift == 1 and loaded.model.encoder.shape == (8, 8)
+    x = {"x": torch.rand(5, 64)}
+    torch.testing.assert_close(loaded.model.encoder(x), model.eval().encoder(x))
