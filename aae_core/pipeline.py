@@ -102,6 +102,8 @@ def _warm_start(model_cfg: ModelConfig, path: str) -> LoadedModel:
     """The checkpoint at ``path`` rebuilt with ``model_cfg`` (checked before any data is read); raises
     :class:`CheckpointError` if its weights do not fit that architecture."""
     start = load_model(path)
+    if start.tokenizer is None:
+        raise CheckpointError(f"cannot start from {start.path.name}: it is an image model, not a molecule model")
     model = build_model(model_cfg, start.tokenizer.vocab_size)
     try:
         model.load_state_dict(start.model.state_dict())

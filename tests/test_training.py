@@ -3,6 +3,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -169,3 +170,6 @@ def test_init_from_starts_at_the_checkpoint_weights_and_checks_the_architecture(
     with pytest.raises(CheckpointError, match="architecture differs"):
         train_molecules(tiny_model_config(latent_dim=4), tiny_train_config(init_from=str(first)),
                         tmp_path / "wrong.safetensors")
+    digits = next(Path(__file__).resolve().parents[1].glob("checkpoints/digits_*.safetensors"))
+    with pytest.raises(CheckpointError, match="image model"):
+        train_molecules(model_config, tiny_train_config(init_from=str(digits)), tmp_path / "wrong.safetensors")
