@@ -5,7 +5,6 @@ Used by ``aae-lab train`` and the dashboard's Train page (which runs it in a wor
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from aae_core.data.molecules import LoadReport, load_molecules
 from aae_core.data.sequences import SequenceDataset
 from aae_core.data.tokenizers import Tokenizer, make_tokenizer
 from aae_core.exceptions import CheckpointError
-from aae_core.registry import LoadedModel, build_model, load_model
+from aae_core.registry import build_model
 from aae_core.training import Callback, History, Trainer, seed_everything
 
 
@@ -84,11 +83,12 @@ def train_molecules(model_cfg: ModelConfig, train_cfg: TrainConfig, out: str | P
         If ``init_from`` is not a readable checkpoint of the same architecture as ``model_cfg``.
     """
     seed_everything(train_cfg.seed)
-    start = _warm_start(model_cfg, train_cfg.init_from) if train_cfg.init_from else None
-    dataset, tokenizer, report = prepare_data(model_cfg, train_cfg, start.tokenizer if start else None)
+    model, tokenizer = _warm_start(model_cfg, train_cfg.init_from) if train_cfg.init_from else (None, None)
+    dataset, tokenizer, report = prepare_data(model_cfg, train_cfg, tokenizer)
     for callback in callbacks or []:
         callback("data", report.to_dict())
-    model = start.model.train() if start else build_model(model_cfg, tokenizer.vocab_size)
+    if model is None:
+        model = build_model(model_cfg, tokenizer.vocab_size)
     if model_cfg.properties:
         model.property_head.fit_scaling(dataset.values)
     meta = {"model_config": to_dict(model_cfg), "tokenizer": tokenizer.to_dict(),
@@ -98,20 +98,23 @@ def train_molecules(model_cfg: ModelConfig, train_cfg: TrainConfig, out: str | P
     return trainer.fit()
 
 
-def _warm_start(model_cfg: ModelConfig, path: str) -> LoadedModel:
-    """The checkpoint at ``path`` rebuilt with ``model_cfg`` (checked before any data is read); raises
-    :class:`CheckpointError` if its weights do not fit that architecture."""
-    start = load_model(path)
-    if start.tokenizer is None:
-        raise CheckpointError(f"cannot start from {start.path.name}: it is an image model, not a molecule model")
-    model = build_model(model_cfg, start.tokenizer.vocab_size)
+def _warm_start(model_cfg: ModelConfig, path: str) -> tuple[torch.nn.Module, Tokenizer]:
+    """A model built from ``model_cfg`` holding the weights of the checkpoint at ``path``, and that checkpoint's
+    tokenizer (checked before any data is read); raises :class:`CheckpointError` if the file is not a molecule
+    checkpoint or its weights do not fit that architecture."""
+    ckpt = load_checkpoint(path)
+    if "tokenizer" not in ckpt.meta:
+        raise CheckpointError(f"cannot start from {Path(path).name}: it has no tokenizer, so it is not a molecule "
+                              "model (an image model or a foreign file)")
+    tokenizer = Tokenizer.from_dict(ckpt.meta["tokenizer"])
+    model = build_model(model_cfg, tokenizer.vocab_size)
     try:
-        model.load_state_dict(start.model.state_dict())
+        model.load_state_dict(ckpt.model_state)
     except RuntimeError as err:
-        raise CheckpointError(f"cannot start from {start.path.name}: its architecture differs from this run's "
+        raise CheckpointError(f"cannot start from {Path(path).name}: its architecture differs from this run's "
                               f"configuration ({str(err).splitlines()[-1].strip()}); pass the same model options "
                               "as the checkpoint's card") from err
-    return dataclasses.replace(start, model=model, config=model_cfg)
+    return model, tokenizer
 
 
 def resume_molecules(path: str | Path, overrides: dict | None = None, callbacks: list[Callback] | None = None,

@@ -30,7 +30,6 @@ Callback = Callable[[str, dict], None]
 BUCKET_POOL = 50  # batches per pool sorted by length when TrainConfig.length_buckets is set
 
 
-
 def _length_buckets(order: torch.Tensor, lengths: torch.Tensor, size: int,
                     generator: torch.Generator) -> list[torch.Tensor]:
     """Batches of ``size`` rows of ``order`` (shuffled row indices): each pool of :data:`BUCKET_POOL` batches
@@ -38,6 +37,7 @@ def _length_buckets(order: torch.Tensor, lengths: torch.Tensor, size: int,
     pools = order.split(size * BUCKET_POOL)
     batches = torch.cat([pool[torch.argsort(lengths[pool], stable=True)] for pool in pools]).split(size)
     return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
+
 
 def pick_device(name: str = "auto") -> torch.device:
     """``auto`` picks cuda, then mps, then cpu. Raises :class:`TrainingError` if the device is absent."""
