@@ -4,8 +4,8 @@
 The encoder emits class logits and z; the decoder reads ``[softmax(logits), z]``. Two discriminators
 push softmax(logits) towards one-hot draws of a uniform categorical and z towards its prior. One training
 step runs the reconstruction phase, the regularisation phase (both discriminators, then the encoder as
-generator) and, when labels are given, the semi-supervised phase: cross-entropy of q(y|x) on a labelled
-minibatch.
+generator), when labels are given, the semi-supervised phase: cross-entropy of q(y|x) on a labelled
+minibatch, and, when ``consistency`` > 0, a consistency phase (not in the paper, see :meth:`CategoricalAAE.forward`).
 """
 
 from __future__ import annotations
@@ -36,17 +36,21 @@ class CategoricalAAE(AdversarialAutoencoder):
         Normalised logits have unit variance over the batch, so at scale 1 the softmax cannot get near
         one-hot (the class discriminator wins outright); 2 lets it, while still bounding how far the
         supervised cross-entropy can overfit the few labels. Neither is in the paper.
+    consistency : weight of the consistency phase; 0 leaves it out. The encoder's training-time input
+        augmentation (noise, shift) and dropout make two passes over one minibatch differ; the phase asks
+        q(y|x) to agree between them (the Pi-model of Laine & Aila 2017, arXiv:1610.02242, with the KL
+        divergence and a fixed first pass as in UDA, Xie et al. 2020, arXiv:1904.12848). Not in the paper.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module, prior: Prior,
                  category_discriminator: nn.Module, num_classes: int, supervised: bool, logit_norm: bool = False,
-                 logit_scale: float = 1.0):
+                 logit_scale: float = 1.0, consistency: float = 0.0):
         super().__init__(encoder, decoder, discriminator, prior)
         self.logit_norm = nn.BatchNorm1d(num_classes, affine=False) if logit_norm else nn.Identity()
         self.logit_scale = logit_scale
         self.category_discriminator = category_discriminator
         self.category_prior = CategoricalPrior(num_classes)
-        self.num_classes, self.supervised = num_classes, supervised
+        self.num_classes, self.supervised, self.consistency = num_classes, supervised, consistency
 
     def split(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Class logits (batch, num_classes) and style z (batch, style_dim)."""
@@ -67,24 +71,34 @@ class CategoricalAAE(AdversarialAutoencoder):
         """The decoder's input ``[softmax(logits), z]``, (batch, num_classes + style_dim)."""
         return torch.cat(self.codes(batch), dim=1)
 
+    def _encoder_phases(self) -> list[str]:
+        return ["supervised"] * self.supervised + ["consistency"] * (self.consistency > 0)
+
     def phases(self, pretraining: bool) -> list[str]:
-        return [*super().phases(pretraining), "supervised"] if self.supervised else super().phases(pretraining)
+        return [*super().phases(pretraining), *self._encoder_phases()]
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         groups = super().parameter_groups()
         groups["discriminator"] += list(self.category_discriminator.parameters())
-        return {**groups, "supervised": list(self.encoder.parameters())} if self.supervised else groups
+        return {**groups, **{phase: list(self.encoder.parameters()) for phase in self._encoder_phases()}}
 
     def forward(self, batch: dict[str, torch.Tensor], phase: str) -> dict[str, torch.Tensor]:
         """Loss of one phase: ``autoencoder`` (reconstruction, as the base AAE), ``discriminator`` (sum over
         the class and style discriminators), ``generator`` (the encoder fools both), ``supervised``
-        (cross-entropy of the class logits on the labelled minibatch)."""
+        (cross-entropy of the class logits on the labelled minibatch), ``consistency`` (``consistency`` x
+        KL(q1 || q2) between q(y|x) of two training-mode passes over the minibatch, q1 held fixed)."""
         if phase == "autoencoder":
             return super().forward(batch, phase)
         if phase == "supervised":
             logits, _ = self.split({"x": batch["x_labelled"]})
             loss = F.cross_entropy(logits.float(), batch["y_labelled"])
             return {"loss": loss, "supervised": loss}
+        if phase == "consistency":
+            with torch.no_grad():
+                target = self.split(batch)[0].float().log_softmax(-1)
+            log_q = self.split(batch)[0].float().log_softmax(-1)
+            loss = F.kl_div(log_q, target, log_target=True, reduction="batchmean")
+            return {"loss": self.consistency * loss, "consistency": loss}
         if phase == "discriminator":
             with torch.no_grad():
                 y, z = self.codes(batch)

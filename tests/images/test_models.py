@@ -87,8 +87,12 @@ def test_config_errors():
         build_image_model(ImageConfig(model="label-prior"), 64)
     with pytest.raises(ConfigError, match="num_labels applies"):
         ImageConfig(model="aae", num_labels=10).validate()
-    with pytest.raises(ConfigError, match="logit_scale must be > 0"):
+    with pytest.raises(ConfigError, match="need logit_scale > 0 and consistency >= 0"):
         ImageConfig(model="semi-supervised", logit_scale=0.0).validate()
+    with pytest.raises(ConfigError, match="need logit_scale > 0 and consistency >= 0"):
+        ImageConfig(model="clustering", consistency=-1.0).validate()
+    with pytest.raises(ConfigError, match="consistency applies to semi-supervised and clustering"):
+        ImageConfig(model="aae", consistency=1.0).validate()
     with pytest.raises(ConfigError, match="input_shift must be"):
         ImageConfig(input_shift=-1).validate()
 
@@ -140,3 +144,32 @@ def test_input_shift_model_trains_and_reloads(tmp_path):
     assert loaded.config.input_shift == 1 and loaded.model.encoder.shape == (8, 8)
     x = {"x": torch.rand(5, 64)}
     torch.testing.assert_close(loaded.model.encoder(x), model.eval().encoder(x))
+
+
+def test_consistency_phase_is_kl_between_two_augmented_passes():
+    """The consistency phase is KL(q1 || q2) of q(y|x) over two training-mode passes, q1 fixed: positive with
+    augmentation, zero in eval mode (the passes agree), and its gradient reaches only the encoder."""
+    cfg = ImageConfig(model="clustering", num_classes=4, latent_dim=2, hidden_dim=16, input_noise=0.5, consistency=2.0)
+    torch.manual_seed(0)
+    model, batch = build_image_model(cfg, 64).train(), {"x": torch.rand(30, 64)}
+    assert model.phases(False)[-1] == "consistency" and "consistency" in model.parameter_groups()
+    torch.manual_seed(1)
+    out = model(batch, "consistency")
+    torch.manual_seed(1)
+    q1, q2 = model.classify(batch), model.classify(batch)
+    expected = (q1 * (q1.log() - q2.log())).sum(-1).mean()
+    torch.testing.assert_close(out["consistency"], expected)
+    assert out["consistency"] > 0 and out["loss"] == 2.0 * out["consistency"]
+    out["loss"].backward()
+    assert all(p.grad is None for p in model.decoder.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
+    assert model.eval()(batch, "consistency")["consistency"].abs() < 1e-6
+    assert "consistency" not in build_image_model(ImageConfig(model="clustering", hidden_dim=16), 64).phases(False)
+
+
+def test_consistency_model_trains_and_reloads(tmp_path):
+    cfg = tiny_image_config(model="semi-supervised", num_labels=20, latent_dim=3, holdout=20, input_noise=0.2,
+                            consistency=1.0)
+    history, _, _ = train_images(cfg, tiny_train_config(epochs=2), tmp_path / "m.safetensors")
+    assert all(np.isfinite(record["consistency"]) for record in history.steps)
+    assert load_model(tmp_path / "m.safetensors").config.consistency == 1.0
