@@ -19,16 +19,24 @@ from aae_core import chem
 from aae_core.config import DECODE_BATCH
 from aae_core.exceptions import DataError
 from aae_core.registry import LoadedModel
+from aae_core.training import use_bf16
 
 
 class MoleculeGenerator:
-    """Generation on top of a :class:`~aae_core.registry.LoadedModel` (AAE, VAE or AE)."""
+    """Generation on top of a :class:`~aae_core.registry.LoadedModel` (AAE, VAE or AE).
 
-    def __init__(self, loaded: LoadedModel, device: str = "cpu"):
+    ``autocast`` ("auto", "bf16" or "off", as in training) runs the decoder's matrix products in bfloat16;
+    "auto" does so only where bf16 is fast (:func:`~aae_core.training.use_bf16`: CPUs with AVX-512-BF16,
+    bf16-capable GPUs). Token probabilities are computed in float32 either way. A seed gives the same
+    molecules on machines that make the same choice.
+    """
+
+    def __init__(self, loaded: LoadedModel, device: str = "cpu", autocast: str = "auto"):
         self.loaded = loaded
         self.model = loaded.model.to(device).eval()
         self.tokenizer = loaded.tokenizer
         self.device = torch.device(device)
+        self.bf16 = use_bf16(autocast, self.device)
 
     @property
     def latent_dim(self) -> int:
@@ -82,8 +90,9 @@ class MoleculeGenerator:
         generator = None
         if stream is not None:
             generator = torch.Generator(self.device).manual_seed(int(stream.generate_state(1)[0]))
-        ids = self.model.decoder.generate(z.to(self.device), self.tokenizer.max_len, self.tokenizer.bos_id,
-                                          self.tokenizer.eos_id, temperature, greedy, generator)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            ids = self.model.decoder.generate(z.to(self.device), self.tokenizer.max_len, self.tokenizer.bos_id,
+                                              self.tokenizer.eos_id, temperature, greedy, generator)
         raw = self.tokenizer.decode(ids)
         return [(canonical or s, canonical is not None) for s, canonical in zip(raw, map(chem.canonicalize, raw),
                                                                                    strict=True)]

@@ -53,7 +53,7 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def use_bf16(setting: str, device: torch.device) -> bool:
-    """Whether to train under bf16 autocast. ``auto`` enables it only where bf16 is fast: CUDA GPUs with
+    """Whether to train (or decode) under bf16 autocast. ``auto`` enables it only where bf16 is fast: CUDA GPUs with
     bf16 support, or CPUs with AVX-512-BF16 (on CPUs without it, bf16 matmuls are emulated and ~100x
     slower; see bench/bench_training.py)."""
     if setting != "auto":

@@ -2,9 +2,11 @@ import os
 
 import pandas as pd
 import pytest
+import torch
 
 from aae_core.checkpoints import load_checkpoint
 from aae_core.cli import main, parse_prior
+from aae_core.training import use_bf16
 
 TINY = ["--hidden-dim", "32", "--decoder-hidden-dim", "64", "--latent-dim", "8", "--embedding-dim", "16",
         "--discriminator-dims", "32", "--max-molecules", "64", "--batch-size", "32", "--monitor-samples", "8"]
@@ -28,6 +30,10 @@ def test_sample_encode_interpolate(trained_checkpoint, tmp_path, capsys):
     frame = pd.read_csv(out, keep_default_na=False)
     assert list(frame.columns) == ["smiles", "valid"] and len(frame) == 12
     assert "valid (" in capsys.readouterr().err
+    off = tmp_path / "off.csv"
+    assert main(["sample", *model, "-n", "12", "--seed", "3", "--autocast", "off", "--out", str(off)]) == 0
+    if not use_bf16("auto", torch.device("cpu")):  # "auto" decoded in float32 too: the same molecules
+        assert pd.read_csv(off, keep_default_na=False).equals(frame)
     assert main(["encode", *model, "CCO", "c1ccccc1", "--reconstruct"]) == 0
     encoded = capsys.readouterr().out.splitlines()
     assert encoded[0].startswith("smiles,reconstruction,z0") and len(encoded) == 3

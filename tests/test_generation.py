@@ -7,6 +7,7 @@ from aae_core.exceptions import ConfigError, DataError, TokenizerError
 from aae_core.generation import LatentIndex, MoleculeGenerator, interpolate_codes
 from aae_core.models.sequence import SequenceDecoder
 from aae_core.registry import load_model
+from aae_core.training import use_bf16
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,22 @@ def test_chunks_decoded_in_threads_give_the_same_samples(generator):
     assert len(set(one)) > 10
     with pytest.raises(ValueError, match="workers"):
         generator.sample(5, seed=3, workers=0)
+
+
+def test_autocast_runs_the_decoder_in_bf16_only_when_asked(trained_checkpoint):
+    """"auto" follows use_bf16 (fp32 on CPUs without AVX-512-BF16); "bf16" runs the decoder's products in bf16,
+    and still returns one string per code."""
+    loaded = load_model(trained_checkpoint)
+    assert MoleculeGenerator(loaded).bf16 == use_bf16("auto", torch.device("cpu"))
+    for setting, dtype in (("off", torch.float32), ("bf16", torch.bfloat16)):
+        generator = MoleculeGenerator(loaded, autocast=setting)
+        seen: set[torch.dtype] = set()
+        hook = generator.model.decoder.output.register_forward_hook(lambda _m, _i, out, seen=seen: seen.add(out.dtype))
+        try:
+            smiles = generator.sample(12, seed=4)
+        finally:
+            hook.remove()
+        assert len(smiles) == 12 and seen == {dtype}
 
 def test_generate_stops_when_every_row_ended():
     decoder = SequenceDecoder(vocab_size=5, embedding_dim=4, hidden_dim=8, num_layers=1, cell="gru", dropout=0,
