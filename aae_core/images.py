@@ -26,7 +26,14 @@ from torch import nn
 
 from aae_core.checkpoints import Checkpoint
 from aae_core.config import TrainConfig, from_dict, to_dict
-from aae_core.data.images import ImageData, ImageDataset, choose_labelled, load_images, stratified_split
+from aae_core.data.images import (
+    EMBEDDED,
+    ImageData,
+    ImageDataset,
+    choose_labelled,
+    load_images,
+    stratified_split,
+)
 from aae_core.exceptions import ConfigError
 from aae_core.models.aae import AdversarialAutoencoder
 from aae_core.models.discriminator import Discriminator
@@ -39,6 +46,9 @@ from aae_core.training import Callback, History, Trainer, seed_everything
 MODALITY = "images"
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 ACCURACY_TABLE = Path(__file__).resolve().parents[1] / "assets" / "digits" / "semisupervised_accuracy.csv"
+#: The 2,000 held-out images of the MNIST-8k split (MNIST test set, stratified, seed 0) as uint8 in an .npz
+#: (split "heldout"): what the shipped MNIST models are shown with where their training file is not present.
+MNIST_HELD_OUT = ACCURACY_TABLE.parent / "mnist_heldout.npz"
 
 
 @dataclass
@@ -211,6 +221,25 @@ def train_images(cfg: ImageConfig, train_cfg: TrainConfig, out: str | Path, card
     trainer = Trainer(model, prepared.dataset(cfg), replace(train_cfg, data=cfg.data).validate(), meta, out,
                       accuracy_monitor(cfg, prepared), callbacks, stop_event)
     return trainer.fit(), model, prepared
+
+
+def images_to_show(cfg: ImageConfig, shape: tuple[int, int]) -> tuple[ImageData, str | None]:
+    """Images to show a trained model with: the held-out rows of its own data (the training rows when none
+    were held out), or, where its data file is not on this machine and it reads 28x28 images, the shipped
+    MNIST held-out images (:data:`MNIST_HELD_OUT`). Returns the images and a note saying which were
+    substituted (None for the model's own).
+
+    Raises
+    ------
+    DataError
+        If the model's data cannot be read and no substitute fits (the loader's message).
+    """
+    if cfg.data != EMBEDDED and not Path(cfg.data).exists() and tuple(shape) == (28, 28):
+        return (load_images(MNIST_HELD_OUT, split="heldout"),
+                f"{cfg.data} is not on this machine: showing the 2,000 held-out MNIST test images shipped in "
+                f"assets/digits instead")
+    prepared = prepare_images(cfg)
+    return (prepared.held_out if prepared.held_out is not None else prepared.train), None
 
 
 def shipped_image_models(folder: str | Path = SHIPPED) -> dict[str, Path]:

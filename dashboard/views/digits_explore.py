@@ -20,7 +20,7 @@ from aae_core.image_generation import (
     reconstruct,
     style_grid,
 )
-from aae_core.images import ImageConfig, prepare_images, shipped_image_models
+from aae_core.images import ImageConfig, images_to_show, shipped_image_models
 from aae_core.latent import prior_overlay, project
 from aae_core.registry import load_model
 from dashboard.services import checkpoint_dir
@@ -34,11 +34,11 @@ def load(path: str):
 
 
 @st.cache_data(show_spinner="Loading images...")
-def images_of(config_json: str):
-    """Held-out rows of the model's own data (training rows when none were held out)."""
-    prepared = prepare_images(ImageConfig(**json.loads(config_json)))
-    rows = prepared.held_out if prepared.held_out is not None else prepared.train
-    return rows.images[:ROWS], rows.labels[:ROWS] if rows.labels is not None else None, rows.shape
+def images_of(config_json: str, shape: tuple[int, int]):
+    """Up to :data:`ROWS` images (and labels) to show the model with, and a note when they are substitutes
+    (:func:`aae_core.images.images_to_show`)."""
+    rows, note = images_to_show(ImageConfig(**json.loads(config_json)), shape)
+    return rows.images[:ROWS], rows.labels[:ROWS] if rows.labels is not None else None, note
 
 
 def picture(images: np.ndarray, shape, cols: int, caption: str) -> None:
@@ -53,19 +53,29 @@ if not models:
 name = st.selectbox("Model", list(models), key="digits_model")
 try:
     loaded = load(str(models[name]))
-    x, y, shape = images_of(json.dumps(loaded.meta["image_config"]))
 except (AAELabError, OSError) as err:
     st.error(f"Cannot use {name}: {err}")
     st.stop()
-model, card = loaded.model, loaded.meta.get("card", {})
+model, card, shape = loaded.model, loaded.meta.get("card", {}), tuple(loaded.meta["image_shape"])
 st.caption(f"{loaded.config.model} model, prior {loaded.config.prior['name']}, code of {model.prior.dim} dims; "
            f"card: `{card.get('command', 'n/a')}`; metrics {card.get('metrics', {})}")
+try:
+    x, y, note = images_of(json.dumps(loaded.meta["image_config"]), shape)
+except (AAELabError, OSError) as err:
+    x = y = None
+    st.warning(f"The images of {name} cannot be read ({err}); the latent map and reconstructions need them, the "
+               "decoder manifold and style grid do not.")
+else:
+    if note:
+        st.info(note)
 
 latent_tab, manifold_tab, style_tab, recon_tab = st.tabs(["Latent map", "Decoder manifold", "Style grid",
                                                           "Reconstructions"])
 with latent_tab:
-    z = latent_codes(model, x)
-    if z.shape[1] != 2:
+    z = None if x is None else latent_codes(model, x)
+    if z is None:
+        st.info("No images to encode (see the warning above).")
+    elif z.shape[1] != 2:
         st.info(f"The code has {z.shape[1]} dims; the latent map shows 2-D codes (train with latent_dim=2).")
     else:
         view = project(z, "raw")
@@ -95,10 +105,13 @@ with style_tab:
         rows = st.slider("Style rows", 1, 10, 5, key="digits_style_rows")
         seed = st.number_input("Seed", 0, 10_000, 0, key="digits_style_seed")
         styles = model.prior.sample(rows, torch.Generator().manual_seed(int(seed))).numpy()
-        picture(style_grid(model, styles).reshape(-1, x.shape[1]), shape, num_labels(model),
+        picture(style_grid(model, styles).reshape(-1, int(np.prod(shape))), shape, num_labels(model),
                 "each row: one style z drawn from the prior, decoded with every label")
 
 with recon_tab:
-    count = st.slider("Images", 5, 50, 20, key="digits_recon_n")
-    recon = reconstruct(model, x[:count], y[:count] if y is not None else None)
-    picture(np.concatenate([x[:count], recon]), shape, count, "top: held-out images; bottom: reconstructions")
+    if x is None:
+        st.info("No images to reconstruct (see the warning above).")
+    else:
+        count = st.slider("Images", 5, 50, 20, key="digits_recon_n")
+        recon = reconstruct(model, x[:count], y[:count] if y is not None else None)
+        picture(np.concatenate([x[:count], recon]), shape, count, "top: held-out images; bottom: reconstructions")

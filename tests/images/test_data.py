@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from aae_core.data.images import (
     stratified_split,
 )
 from aae_core.exceptions import DataError
+from aae_core.images import MNIST_HELD_OUT, ImageConfig, images_to_show
 from tests.images.conftest import fake_digits, write_idx
 
 
@@ -133,3 +135,25 @@ def test_gzip_idx_written_by_hand_matches_mnist_layout(tmp_path):
     path = tmp_path / "t-labels-idx1-ubyte.gz"
     path.write_bytes(gzip.compress(raw))
     assert read_idx(path).tolist() == [7, 8, 9]
+
+
+MNIST_TEST = Path("/work/shared/data/mnist/t10k-images-idx3-ubyte.gz")
+
+
+def test_images_to_show_substitutes_the_shipped_mnist_images_only_where_they_fit(tmp_path):
+    shipped = load_images(MNIST_HELD_OUT, split="heldout")
+    assert len(shipped) == 2000 and shipped.shape == (28, 28) and np.bincount(shipped.labels).min() >= 170
+    gone = ImageConfig(data=str(tmp_path / "t10k-images-idx3-ubyte.gz"), holdout=2000)
+    rows, note = images_to_show(gone, (28, 28))
+    assert np.array_equal(rows.images, shipped.images) and "is not on this machine" in note
+    with pytest.raises(DataError, match="no IDX file"):
+        images_to_show(gone, (8, 8))
+    own, note = images_to_show(ImageConfig(data="digits", holdout=0.2), (8, 8))
+    assert note is None and len(own) == 360
+
+
+@pytest.mark.skipif(not MNIST_TEST.is_file(), reason="the MNIST test set is not on this machine")
+def test_shipped_mnist_images_are_the_mnist_8k_held_out_split():
+    rows, note = images_to_show(ImageConfig(data=str(MNIST_TEST), holdout=2000), (28, 28))
+    shipped = load_images(MNIST_HELD_OUT, split="heldout")
+    assert note is None and np.array_equal(rows.images, shipped.images) and np.array_equal(rows.labels, shipped.labels)

@@ -3,12 +3,15 @@ st.error (never a traceback) for bad input."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from aae_core.images import shipped_image_models, train_images
+from aae_core.data.images import load_images
+from aae_core.images import MNIST_HELD_OUT, shipped_image_models, train_images
 from tests.images.conftest import tiny_image_config, tiny_train_config
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "views"
@@ -48,6 +51,39 @@ def test_explore_page_draws_every_tab(tiny_models, name):
         at.slider(key="digits_style_rows").set_value(3).run()
         assert_clean(at)
         assert len(at.image) == 3  # manifold, style grid, reconstructions
+
+
+@pytest.fixture(scope="module")
+def models_without_data(tmp_path_factory) -> dict[str, Path]:
+    """Tiny models whose training file was deleted afterwards: one on 28x28 MNIST images (the shipped held-out
+    sample, copied), one on 8x8 digits saved to an .npz."""
+    folder = tmp_path_factory.mktemp("no_data")
+    mnist, digits = folder / "mnist.npz", folder / "digits.npz"
+    shutil.copy(MNIST_HELD_OUT, mnist)
+    embedded = load_images("digits", max_images=120)
+    np.savez(digits, x_train=embedded.images.reshape(-1, 8, 8), y_train=embedded.labels)
+    models = {"gone_28x28": tiny_image_config(data=str(mnist), split="heldout", max_images=120),
+              "gone_8x8": tiny_image_config(data=str(digits))}
+    for name, cfg in models.items():
+        train_images(cfg, tiny_train_config(), folder / f"{name}.safetensors")
+    mnist.unlink()
+    digits.unlink()
+    return {name: folder / f"{name}.safetensors" for name in models}
+
+
+def test_explore_page_without_the_model_data(models_without_data):
+    """A 28x28 model whose file is gone is shown with the shipped MNIST images (and says so); any other keeps
+    its manifold and says why the latent map and reconstructions are missing."""
+    at = page("digits_explore.py")
+    at.session_state["digits_trained"] = models_without_data
+    at.run()
+    at.selectbox(key="digits_model").set_value("gone_28x28").run()
+    assert_clean(at)
+    assert "shipped in assets/digits" in at.info[0].value and at.get("plotly_chart") and len(at.image) == 2
+    at.selectbox(key="digits_model").set_value("gone_8x8").run()
+    assert not at.exception and not at.error
+    assert "cannot be read" in at.warning[0].value and "no .npz file" in at.warning[0].value
+    assert not at.get("plotly_chart") and len(at.image) == 1  # the manifold
 
 
 def test_explore_page_reports_a_bad_checkpoint(tmp_path):
