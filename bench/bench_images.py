@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from aae_core.checkpoints import load_checkpoint, save_checkpoint
 from aae_core.cli import main as cli
 from aae_core.image_metrics import logistic_baseline
 from aae_core.images import ACCURACY_TABLE, ImageConfig, prepare_images
@@ -58,17 +59,24 @@ NETS = {"digits": ["--latent-dim", "10", "--logit-scale", "2", "--hidden-dim", "
 # Seed spread of this recipe (held out): semi-supervised MNIST-8k seeds 0-3 94.3/92.9/93.5/93.0 (mean 93.4), digits
 # 94.7/95.8/96.1/93.9 (mean 95.1), clustering seeds 0-2 66.9/75.7/59.1 (mean 67.2). 22 variants (lr decay, batch
 # size, dropout, depth, logit scale, style dim; one seed each, two for the best) stayed inside that spread.
-CLUSTERING = ["--latent-dim", "2", "--hidden-dim", "400", "--discriminator-dims", "256,256", "--epochs", "60"]
+CLUSTERING = ["--latent-dim", "2", "--hidden-dim", "400", "--discriminator-dims", "256,256", "--epochs", "60",
+              "--input-shift", "2", "--consistency", "5"]
 LABELS = {"digits": [50, 100, 200], "mnist-8k": [100]}
 SHIPPED = {("digits", 100): "digits_semisupervised", ("mnist-8k", 100): "digits_mnist_semisupervised"}
+SHIPPED_CLUSTERING = "digits_mnist_clustering"
 
 
-def run_cli(argv: list[str]) -> dict:
-    """Run ``aae-lab`` with ``argv``; returns the checkpoint's model card."""
+def run_cli(argv: list[str], ship: bool = False) -> dict:
+    """Run ``aae-lab`` with ``argv``; returns the checkpoint's model card. ``ship``: rewrite the checkpoint
+    without its optimizer and RNG state (shipped files are inference-only)."""
     print("$ aae-lab " + shlex.join(argv), flush=True)
     if cli(argv) != 0:
         raise SystemExit(f"aae-lab failed: {shlex.join(argv)}")
-    return load_model(argv[argv.index("--out") + 1]).meta["card"]
+    out = argv[argv.index("--out") + 1]
+    if ship:
+        checkpoint = load_checkpoint(out)
+        save_checkpoint(out, checkpoint.model_state, checkpoint.meta)
+    return load_model(out).meta["card"]
 
 
 def baseline_rows(dataset: str) -> list[dict]:
@@ -93,7 +101,7 @@ def semi_rows(dataset: str, out_dir: Path, threads: int, ship: bool) -> list[dic
                else out_dir / f"semi_{dataset}_{labels}.safetensors")
         card = run_cli(["--threads", str(threads), "train-images", "--quiet", "--out", str(out), "--model",
                         "semi-supervised", "--data", data, "--holdout", holdout, "--num-labels", str(labels),
-                        *RECIPE, *NETS[dataset]])
+                        *RECIPE, *NETS[dataset]], ship=shipped is not None)
         accuracy = card["metrics"]["held_out_accuracy"]
         print(f"{dataset}: semi-supervised AAE, {labels} labels: {accuracy:.1%} (wall {card['wall_s']} s, "
               f"CPU {card['cpu_s']} s)", flush=True)
@@ -102,10 +110,11 @@ def semi_rows(dataset: str, out_dir: Path, threads: int, ship: bool) -> list[dic
     return rows
 
 
-def clustering(out_dir: Path, threads: int) -> None:
-    out = out_dir / "cluster16.safetensors"
+def clustering(out_dir: Path, threads: int, ship: bool) -> None:
+    out = (Path(os.path.relpath(SHIPPED_DIR / f"{SHIPPED_CLUSTERING}.safetensors")) if ship
+           else out_dir / "cluster16.safetensors")
     card = run_cli(["--threads", str(threads), "train-images", "--quiet", "--out", str(out), "--model", "clustering",
-                    "--num-classes", "16", "--data", str(MNIST), "--holdout", "2000", *RECIPE, *CLUSTERING])
+                    "--num-classes", "16", "--data", str(MNIST), "--holdout", "2000", *RECIPE, *CLUSTERING], ship=ship)
     print(f"mnist-8k: clustering, 16 clusters: {json.dumps(card['metrics'])} (wall {card['wall_s']} s, "
           f"CPU {card['cpu_s']} s)", flush=True)
 
@@ -116,8 +125,8 @@ def main() -> None:
                         default=["digits", "mnist", "clustering"])
     parser.add_argument("--out-dir", default=None, help="where the benchmark checkpoints go (default: a temp dir)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--ship", action="store_true", help="write the 100-label models to checkpoints/ "
-                        f"({', '.join(SHIPPED.values())})")
+    parser.add_argument("--ship", action="store_true", help="write the 100-label and clustering models to "
+                        f"checkpoints/ ({', '.join([*SHIPPED.values(), SHIPPED_CLUSTERING])})")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out_dir = Path(args.out_dir or tempfile.mkdtemp(prefix="bench-images-"))
@@ -128,7 +137,7 @@ def main() -> None:
     for dataset in [d for d, key in (("digits", "digits"), ("mnist-8k", "mnist")) if key in args.only]:
         rows += baseline_rows(dataset) + semi_rows(dataset, out_dir, args.threads, args.ship)
     if "clustering" in args.only:
-        clustering(out_dir, args.threads)
+        clustering(out_dir, args.threads, args.ship)
     if rows:
         ACCURACY_TABLE.parent.mkdir(parents=True, exist_ok=True)
         table = pd.DataFrame(rows)
