@@ -106,7 +106,9 @@ with style_tab:
         seed = st.number_input("Seed", 0, 10_000, 0, key="digits_style_seed")
         styles = model.prior.sample(rows, torch.Generator().manual_seed(int(seed))).numpy()
         picture(style_grid(model, styles).reshape(-1, int(np.prod(shape))), shape, num_labels(model),
-                "each row: one style z drawn from the prior, decoded with every label")
+                "each row: one style z drawn from the prior, decoded with every "
+                + ("cluster (no labels were used: each column is what one cluster learned)"
+                   if loaded.config.model == "clustering" else "label"))
 
 with recon_tab:
     if x is None:
