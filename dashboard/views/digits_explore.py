@@ -41,6 +41,14 @@ def images_of(config_json: str, shape: tuple[int, int]):
     return rows.images[:ROWS], rows.labels[:ROWS] if rows.labels is not None else None, note
 
 
+def metrics_text(metrics: dict[str, float]) -> str:
+    """``{"held_out_accuracy": 0.952, "reconstruction_bce": 0.1436}`` -> "held out accuracy 95.2%, reconstruction
+    bce 0.144"."""
+    parts = [f"{name.replace('_', ' ')} " + (f"{value:.1%}" if "accuracy" in name else f"{value:.3g}")
+             for name, value in metrics.items()]
+    return ", ".join(parts) or "no metrics"
+
+
 def picture(images: np.ndarray, shape, cols: int, caption: str) -> None:
     st.image(mosaic(images, shape, cols), caption=caption, clamp=True, width="stretch")
 
@@ -58,7 +66,7 @@ except (AAELabError, OSError) as err:
     st.stop()
 model, card, shape = loaded.model, loaded.meta.get("card", {}), tuple(loaded.meta["image_shape"])
 st.caption(f"{loaded.config.model} model, prior {loaded.config.prior['name']}, code of {model.prior.dim} dims; "
-           f"card: `{card.get('command', 'n/a')}`; metrics {card.get('metrics', {})}")
+           f"card: `{card.get('command', 'n/a')}`; {metrics_text(card.get('metrics', {}))}")
 try:
     x, y, note = images_of(json.dumps(loaded.meta["image_config"]), shape)
 except (AAELabError, OSError) as err:
