@@ -80,6 +80,14 @@ with st.form("digits_train_form"):
     hidden = right.number_input("Hidden units", 8, 2000, 256, key="digits_train_hidden")
     epochs = right.number_input("Epochs", 1, 1000, 20, key="digits_train_epochs")
     seed = right.number_input("Seed", 0, 10_000, 0, key="digits_train_seed")
+    with st.expander("What the encoder reads while training (not in the paper; see bench/bench_images.py)"):
+        cols = st.columns(3)
+        shift = cols[0].number_input("Random shift (pixels)", 0, 4, 0, key="digits_train_shift",
+                                     help="each image moves by up to this many pixels; 2 helps on MNIST")
+        noise = cols[1].number_input("Input noise (std)", 0.0, 1.0, 0.0, 0.05, key="digits_train_noise")
+        consistency = cols[2].number_input(
+            "Consistency weight", 0.0, 50.0, 0.0, 1.0, key="digits_train_consistency",
+            help="semi-supervised and clustering: q(y|x) must agree between two perturbed passes (5 for clustering)")
     files = st.file_uploader("Own MNIST-format data (default: the embedded 8x8 digits)", accept_multiple_files=True,
                              key="digits_train_files")
     submitted = st.form_submit_button("Train")
@@ -88,11 +96,13 @@ job: Job | None = st.session_state.get("digits_job")
 if submitted and not (job and job.thread.is_alive()):
     try:
         data, label_file = uploaded_source(files) if files else ("digits", None)
+        categorical = family in ("semi-supervised", "clustering")  # batch-normalised class logits, as in the bench
         cfg = ImageConfig(model=family, data=data, labels=label_file, latent_dim=int(latent_dim),
                           num_classes=int(clusters), hidden_dim=int(hidden), discriminator_dims=[int(hidden)] * 2,
                           prior=PRIORS[prior] if family != "label-prior" else {"name": "mixture", "k": int(clusters)},
                           num_labels=int(labels) if labels and family in ("label-prior", "semi-supervised") else None,
-                          holdout=0.2 if family in ("semi-supervised", "clustering") else 0.0).validate()
+                          holdout=0.2 if categorical else 0.0, logit_norm=categorical, input_shift=int(shift),
+                          input_noise=float(noise), consistency=float(consistency)).validate()
         train_cfg = TrainConfig(epochs=int(epochs), batch_size=100, seed=int(seed), lr_gamma=1.0, log_every=1,
                                 checkpoint_every=10**9).validate()
     except AAELabError as err:

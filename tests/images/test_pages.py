@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from aae_core.data.images import load_images
 from aae_core.images import MNIST_HELD_OUT, shipped_image_models, train_images
+from aae_core.registry import load_model
 from tests.images.conftest import tiny_image_config, tiny_train_config
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "views"
@@ -103,6 +104,8 @@ def submit_training(**values) -> AppTest:
         kind = "selectbox" if key in ("model", "prior") else "number_input"
         getattr(at, kind)(key=f"digits_train_{key}").set_value(value)
     at.button[0].click().run()
+    if "digits_job" not in at.session_state:  # the options were refused before training started
+        return at
     at.session_state["digits_job"].thread.join(timeout=120)
     return at.run()
 
@@ -116,10 +119,23 @@ def test_train_page_trains_in_a_worker_thread():
     assert Path(job.path).stem in at.session_state["digits_trained"]
 
 
+def test_train_page_clustering_with_the_bench_options():
+    """Clustering from the app gets batch-normalised logits (as in the bench) and the perturbation options."""
+    at = submit_training(model="clustering", clusters=4, hidden=16, epochs=1, shift=1, noise=0.2, consistency=5.0)
+    assert_clean(at)
+    job = at.session_state["digits_job"]
+    config = load_model(job.path).config
+    assert (config.logit_norm, config.input_shift, config.input_noise, config.consistency) == (True, 1, 0.2, 5.0)
+    assert "held_out_cluster_accuracy" in job.metrics
+
+
 def test_train_page_shows_errors_not_tracebacks():
     at = submit_training(model="label-prior", labels=15, hidden=16, epochs=1)
     assert not at.exception
     assert "multiple of the 10 classes" in at.error[0].value
+    at = submit_training(model="aae", hidden=16, epochs=1, consistency=1.0)
+    assert not at.exception
+    assert "consistency applies to semi-supervised and clustering" in at.error[0].value
 
 
 def test_accuracy_page_baseline():
