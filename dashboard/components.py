@@ -272,6 +272,14 @@ def model_card(ref: services.ModelRef, loaded: LoadedModel) -> None:
             st.caption(card.get("metrics_note") or card.get("evaluation", {}).get("command", ""))
 
 
+def metrics_text(metrics: dict[str, float]) -> str:
+    """``{"held_out_accuracy": 0.952, "reconstruction_bce": 0.1436}`` -> "held out accuracy 95.2%, reconstruction
+    bce 0.144"."""
+    parts = [f"{name.replace('_', ' ')} " + (f"{value:.1%}" if "accuracy" in name else f"{value:.3g}")
+             for name, value in metrics.items()]
+    return ", ".join(parts) or "no metrics"
+
+
 def duration(seconds: float) -> str:
     """``42 s``, ``3.5 min`` or ``1.8 h``."""
     if seconds < 60:

@@ -23,6 +23,7 @@ from aae_core.image_generation import (
 from aae_core.images import ImageConfig, images_to_show, shipped_image_models
 from aae_core.latent import prior_overlay, project
 from aae_core.registry import load_model
+from dashboard import components
 from dashboard.services import checkpoint_dir
 
 ROWS = 2000  # images drawn on the latent map
@@ -39,14 +40,6 @@ def images_of(config_json: str, shape: tuple[int, int]):
     (:func:`aae_core.images.images_to_show`)."""
     rows, note = images_to_show(ImageConfig(**json.loads(config_json)), shape)
     return rows.images[:ROWS], rows.labels[:ROWS] if rows.labels is not None else None, note
-
-
-def metrics_text(metrics: dict[str, float]) -> str:
-    """``{"held_out_accuracy": 0.952, "reconstruction_bce": 0.1436}`` -> "held out accuracy 95.2%, reconstruction
-    bce 0.144"."""
-    parts = [f"{name.replace('_', ' ')} " + (f"{value:.1%}" if "accuracy" in name else f"{value:.3g}")
-             for name, value in metrics.items()]
-    return ", ".join(parts) or "no metrics"
 
 
 def picture(images: np.ndarray, shape, cols: int, caption: str) -> None:
@@ -66,7 +59,7 @@ except (AAELabError, OSError) as err:
     st.stop()
 model, card, shape = loaded.model, loaded.meta.get("card", {}), tuple(loaded.meta["image_shape"])
 st.caption(f"{loaded.config.model} model, prior {loaded.config.prior['name']}, code of {model.prior.dim} dims; "
-           f"card: `{card.get('command', 'n/a')}`; {metrics_text(card.get('metrics', {}))}")
+           f"card: `{card.get('command', 'n/a')}`; {components.metrics_text(card.get('metrics', {}))}")
 try:
     x, y, note = images_of(json.dumps(loaded.meta["image_config"]), shape)
 except (AAELabError, OSError) as err:

@@ -17,6 +17,7 @@ from aae_core.config import TrainConfig
 from aae_core.exceptions import AAELabError
 from aae_core.image_metrics import evaluate_image_model
 from aae_core.images import IMAGE_MODELS, ImageConfig, train_images
+from dashboard import components
 
 PRIORS = {"gaussian": {"name": "gaussian", "sigma": 5.0}, "mixture": {"name": "mixture", "k": 10},
           "swiss_roll": {"name": "swiss_roll"}, "uniform": {"name": "uniform"}}
@@ -135,7 +136,7 @@ def progress() -> None:
     if job.error:
         st.error(f"Training failed: {job.error}")
     elif not running and job.metrics is not None:
-        st.success(f"Done: {job.metrics}. The model is listed on the Digits Explore page.")
+        st.success(f"Done: {components.metrics_text(job.metrics)}. The model is listed on the Digits Explore page.")
         st.session_state.setdefault("digits_trained", {})[Path(job.path).stem] = Path(job.path)
 
 

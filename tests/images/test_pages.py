@@ -113,7 +113,7 @@ def submit_training(**values) -> AppTest:
 def test_train_page_trains_in_a_worker_thread():
     at = submit_training(model="semi-supervised", latent=2, labels=50, hidden=16, epochs=1)
     assert_clean(at)
-    assert "Done" in at.success[0].value
+    assert "Done: reconstruction bce 0." in at.success[0].value and "held out accuracy" in at.success[0].value
     job = at.session_state["digits_job"]
     assert job.metrics["held_out_accuracy"] > 0 and Path(job.path).is_file()
     assert Path(job.path).stem in at.session_state["digits_trained"]
