@@ -62,11 +62,11 @@ NETS = {"digits": ["--latent-dim", "10", "--logit-scale", "2", "--hidden-dim", "
 # Clustering also moves the encoder's input by up to 2 pixels and adds the consistency phase (--consistency 5: q(y|x)
 # of two perturbed passes must agree, the Pi-model / UDA idea, not in the paper), with the paper's 1,000-unit layers:
 # seeds 0-2 held out 78.15/80.9/76.35 (mean 78.5; 400 units: 75.45/72.6/73.8, mean 73.9; 400 units and the shift
-# alone: 68.0/56.45/66.15). Weight 10: 81.3/77.05/78.75 (mean 79.0, within the spread, so 5 stays); the discriminators'
-# rate at 0.0002: 69.9 at epoch 45 (seed 0, stopped). With 400 units, seed 0: weight 1: 70.1, weight 20: 72.55, --logit-scale 2: 61% at epoch
-# 23 against 70% (stopped), 120 epochs: 74.75 (75.9 at epoch 101), a 10-D style 72.4, a 3-pixel shift 66.4. On the
-# semi-supervised 8x8 digits the consistency phase did not help: weight 1 seeds 0-1 95.8/94.7, weight 5 95.6 (seed
-# 0), weight 1 with a 1-pixel shift 94.4/93.6.
+# alone: 68.0/56.45/66.15). Weight 10: 81.3/77.05/78.75 (mean 79.0, within the spread, so 5 stays); the
+# discriminators' rate at 0.0002: 69.9 at epoch 45 (seed 0, stopped). With 400 units, seed 0: weight 1: 70.1,
+# weight 20: 72.55, --logit-scale 2: 61% at epoch 23 against 70% (stopped), 120 epochs: 74.75 (75.9 at epoch 101),
+# a 10-D style 72.4, a 3-pixel shift 66.4. On the semi-supervised 8x8 digits the consistency phase did not help:
+# weight 1 seeds 0-1 95.8/94.7, weight 5 95.6 (seed 0), weight 1 with a 1-pixel shift 94.4/93.6.
 CLUSTERING = ["--latent-dim", "2", "--hidden-dim", "1000", "--discriminator-dims", "256,256", "--epochs", "60",
               "--input-shift", "2", "--consistency", "5"]
 LABELS = {"digits": [50, 100, 200], "mnist-8k": [100]}
