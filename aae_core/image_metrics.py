@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from aae_core.exceptions import DataError
+from aae_core.images import CATEGORICAL_MODELS
 
 
 @torch.no_grad()
@@ -81,7 +82,7 @@ def evaluate_image_model(model: nn.Module, prepared, model_name: str) -> dict[st
     rows = prepared.held_out if prepared.held_out is not None else prepared.train
     labels = rows.labels if model_name == "supervised" else None
     metrics = {"reconstruction_bce": reconstruction_error(model, rows.images, labels)}
-    if model_name in ("semi-supervised", "clustering") and prepared.held_out is not None:
+    if model_name in CATEGORICAL_MODELS and prepared.held_out is not None:
         metrics.update(evaluate_classifier(model, prepared, clustering=model_name == "clustering"))
     return metrics
 

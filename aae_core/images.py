@@ -49,6 +49,8 @@ ACCURACY_TABLE = Path(__file__).resolve().parents[1] / "assets" / "digits" / "se
 #: The 2,000 held-out images of the MNIST-8k split (MNIST test set, stratified, seed 0) as uint8 in an .npz
 #: (split "heldout"): what the shipped MNIST models are shown with where their training file is not present.
 MNIST_HELD_OUT = ACCURACY_TABLE.parent / "mnist_heldout.npz"
+#: The families with a categorical class code y (Sec. 5-6): held-out accuracy, batch-normalised logits, consistency.
+CATEGORICAL_MODELS = ("semi-supervised", "clustering")
 
 
 @dataclass
@@ -92,7 +94,7 @@ class ImageConfig:
                               f"{self.holdout}, {self.input_noise}")
         if self.num_labels is not None and self.model not in ("label-prior", "semi-supervised"):
             raise ConfigError(f"num_labels applies to label-prior and semi-supervised models, not {self.model!r}")
-        if self.consistency and self.model not in ("semi-supervised", "clustering"):
+        if self.consistency and self.model not in CATEGORICAL_MODELS:
             raise ConfigError(f"consistency applies to semi-supervised and clustering models, not {self.model!r}")
         return self
 
@@ -193,7 +195,7 @@ def prepare_images(cfg: ImageConfig) -> PreparedImages:
 # -- training --------------------------------------------------------------------------------------
 def accuracy_monitor(cfg: ImageConfig, prepared: PreparedImages) -> Callable[[nn.Module], dict] | None:
     """Per-epoch held-out accuracy (semi-supervised) or cluster accuracy (clustering), when rows are held out."""
-    if cfg.model not in ("semi-supervised", "clustering") or prepared.held_out is None:
+    if cfg.model not in CATEGORICAL_MODELS or prepared.held_out is None:
         return None
     from aae_core.image_metrics import evaluate_classifier
 

@@ -16,7 +16,7 @@ from aae_core.checkpoints import finish_checkpoint
 from aae_core.config import TrainConfig
 from aae_core.exceptions import AAELabError
 from aae_core.image_metrics import evaluate_image_model
-from aae_core.images import IMAGE_MODELS, ImageConfig, train_images
+from aae_core.images import CATEGORICAL_MODELS, IMAGE_MODELS, ImageConfig, train_images
 from dashboard import components
 
 PRIORS = {"gaussian": {"name": "gaussian", "sigma": 5.0}, "mixture": {"name": "mixture", "k": 10},
@@ -97,7 +97,7 @@ job: Job | None = st.session_state.get("digits_job")
 if submitted and not (job and job.thread.is_alive()):
     try:
         data, label_file = uploaded_source(files) if files else ("digits", None)
-        categorical = family in ("semi-supervised", "clustering")  # batch-normalised class logits, as in the bench
+        categorical = family in CATEGORICAL_MODELS  # batch-normalised class logits, as in the bench
         cfg = ImageConfig(model=family, data=data, labels=label_file, latent_dim=int(latent_dim),
                           num_classes=int(clusters), hidden_dim=int(hidden), discriminator_dims=[int(hidden)] * 2,
                           prior=PRIORS[prior] if family != "label-prior" else {"name": "mixture", "k": int(clusters)},
