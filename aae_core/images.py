@@ -73,7 +73,7 @@ class ImageConfig:
     dropout: float = 0.0
     input_noise: float = 0.0  # std of Gaussian noise added to the encoder's input while training
     input_shift: int = 0  # max random translation (pixels) of the encoder's input while training; 0: off
-    logit_norm: bool = False  # batch-normalise the class logits (semi-supervised / clustering)
+    logit_norm: bool = True  # batch-normalise the class logits (semi-supervised / clustering; without: collapse)
     logit_scale: float = 1.0  # multiplies the class logits (after logit_norm): softmax temperature 1 / logit_scale
     consistency: float = 0.0  # weight of the q(y|x) agreement between two augmented passes (categorical models)
     information: float = 0.0  # weight of the mutual information between x and y over a minibatch (categorical)

@@ -97,12 +97,11 @@ job: Job | None = st.session_state.get("digits_job")
 if submitted and not (job and job.thread.is_alive()):
     try:
         data, label_file = uploaded_source(files) if files else ("digits", None)
-        categorical = family in CATEGORICAL_MODELS  # batch-normalised class logits, as in the bench
         cfg = ImageConfig(model=family, data=data, labels=label_file, latent_dim=int(latent_dim),
                           num_classes=int(clusters), hidden_dim=int(hidden), discriminator_dims=[int(hidden)] * 2,
                           prior=PRIORS[prior] if family != "label-prior" else {"name": "mixture", "k": int(clusters)},
                           num_labels=int(labels) if labels and family in ("label-prior", "semi-supervised") else None,
-                          holdout=0.2 if categorical else 0.0, logit_norm=categorical, input_shift=int(shift),
+                          holdout=0.2 if family in CATEGORICAL_MODELS else 0.0, input_shift=int(shift),
                           input_noise=float(noise), consistency=float(consistency)).validate()
         train_cfg = TrainConfig(epochs=int(epochs), batch_size=100, seed=int(seed), lr_gamma=1.0, log_every=1,
                                 checkpoint_every=10**9).validate()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from aae_core.cli import main
 from aae_core.registry import load_model
 
@@ -18,6 +20,17 @@ def test_train_images_writes_a_carded_weights_only_checkpoint(tmp_path, capsys):
     assert card["command"].startswith("aae-lab train-images --out")
     assert set(card["metrics"]) == {"reconstruction_bce", "held_out_accuracy"} and card["wall_s"] > 0
     assert "checkpoint:" in capsys.readouterr().out
+
+
+def test_train_images_normalises_class_logits_unless_told_not_to(tmp_path):
+    """Clustering collapses onto one cluster without batch-normalised logits, so they are the default."""
+    for flag, expected in (([], True), (["--no-logit-norm"], False)):
+        out = tmp_path / f"cluster{expected}.safetensors"
+        argv = ["train-images", "--out", str(out), "--model", "clustering", "--num-classes", "4", *flag, *TINY]
+        assert main(argv) == 0
+        loaded = load_model(out)
+        assert loaded.config.logit_norm is expected
+        assert isinstance(loaded.model.logit_norm, torch.nn.BatchNorm1d) is expected
 
 
 def test_train_images_bad_input_exits_2(tmp_path, capsys):
