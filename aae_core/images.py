@@ -76,7 +76,6 @@ class ImageConfig:
     logit_norm: bool = True  # batch-normalise the class logits (semi-supervised / clustering; without: collapse)
     logit_scale: float = 1.0  # multiplies the class logits (after logit_norm): softmax temperature 1 / logit_scale
     consistency: float = 0.0  # weight of the q(y|x) agreement between two augmented passes (categorical models)
-    information: float = 0.0  # weight of the mutual information between x and y over a minibatch (categorical)
     discriminator_dims: list[int] = field(default_factory=lambda: [1000, 1000])
     prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 5.0})
 
@@ -86,9 +85,8 @@ class ImageConfig:
         for name in ("latent_dim", "num_classes", "hidden_dim", "num_layers", "labelled_batch_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not self.logit_scale > 0 or not self.consistency >= 0 or not self.information >= 0:
-            raise ConfigError(f"need logit_scale > 0, consistency >= 0 and information >= 0, got {self.logit_scale}, "
-                              f"{self.consistency}, {self.information}")
+        if not self.logit_scale > 0 or not self.consistency >= 0:
+            raise ConfigError(f"need logit_scale > 0 and consistency >= 0, got {self.logit_scale}, {self.consistency}")
         if not isinstance(self.input_shift, int) or self.input_shift < 0:
             raise ConfigError(f"input_shift must be a whole number of pixels >= 0, got {self.input_shift!r}")
         if not 0 <= self.dropout < 1 or self.holdout < 0 or self.input_noise < 0:
@@ -96,9 +94,8 @@ class ImageConfig:
                               f"{self.holdout}, {self.input_noise}")
         if self.num_labels is not None and self.model not in ("label-prior", "semi-supervised"):
             raise ConfigError(f"num_labels applies to label-prior and semi-supervised models, not {self.model!r}")
-        for name in ("consistency", "information"):
-            if getattr(self, name) and self.model not in CATEGORICAL_MODELS:
-                raise ConfigError(f"{name} applies to semi-supervised and clustering models, not {self.model!r}")
+        if self.consistency and self.model not in CATEGORICAL_MODELS:
+            raise ConfigError(f"consistency applies to semi-supervised and clustering models, not {self.model!r}")
         return self
 
     @property
@@ -138,7 +135,7 @@ def _categorical(cfg: ImageConfig, pixels: int, shape: tuple[int, int] | None) -
     return CategoricalAAE(encoder, decoder, Discriminator(style, cfg.discriminator_dims),
                           make_prior({**cfg.prior, "dim": style}), Discriminator(k, cfg.discriminator_dims), k,
                           supervised=cfg.model == "semi-supervised", logit_norm=cfg.logit_norm,
-                          logit_scale=cfg.logit_scale, consistency=cfg.consistency, information=cfg.information)
+                          logit_scale=cfg.logit_scale, consistency=cfg.consistency)
 
 
 IMAGE_MODELS: dict[str, Callable[[ImageConfig, int, tuple[int, int] | None], nn.Module]] = {

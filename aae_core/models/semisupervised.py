@@ -5,8 +5,7 @@ The encoder emits class logits and z; the decoder reads ``[softmax(logits), z]``
 push softmax(logits) towards one-hot draws of a uniform categorical and z towards its prior. One training
 step runs the reconstruction phase, the regularisation phase (both discriminators, then the encoder as
 generator), when labels are given, the semi-supervised phase: cross-entropy of q(y|x) on a labelled
-minibatch, and, when their weights are > 0, a consistency phase and an information phase (neither is in the
-paper, see :meth:`CategoricalAAE.forward`).
+minibatch, and, when ``consistency`` > 0, a consistency phase (not in the paper, see :meth:`CategoricalAAE.forward`).
 """
 
 from __future__ import annotations
@@ -41,23 +40,17 @@ class CategoricalAAE(AdversarialAutoencoder):
         augmentation (noise, shift) and dropout make two passes over one minibatch differ; the phase asks
         q(y|x) to agree between them (the Pi-model of Laine & Aila 2017, arXiv:1610.02242, with the KL
         divergence and a fixed first pass as in UDA, Xie et al. 2020, arXiv:1904.12848). Not in the paper.
-    information : weight of the information phase; 0 leaves it out. The phase maximises the mutual information
-        between x and the class code over a minibatch, I = H(mean q(y|x)) - mean H(q(y|x)) (in nats): confident
-        codes that use every class evenly, which the class discriminator asks for too but cannot teach once it
-        wins outright. RIM (Krause et al. 2010) and IMSAT (Hu et al. 2017, arXiv:1702.08720, its information term
-        with mu = 1). Not in the paper.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module, prior: Prior,
                  category_discriminator: nn.Module, num_classes: int, supervised: bool, logit_norm: bool = False,
-                 logit_scale: float = 1.0, consistency: float = 0.0, information: float = 0.0):
+                 logit_scale: float = 1.0, consistency: float = 0.0):
         super().__init__(encoder, decoder, discriminator, prior)
         self.logit_norm = nn.BatchNorm1d(num_classes, affine=False) if logit_norm else nn.Identity()
         self.logit_scale = logit_scale
         self.category_discriminator = category_discriminator
         self.category_prior = CategoricalPrior(num_classes)
-        self.num_classes, self.supervised = num_classes, supervised
-        self.consistency, self.information = consistency, information
+        self.num_classes, self.supervised, self.consistency = num_classes, supervised, consistency
 
     def split(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Class logits (batch, num_classes) and style z (batch, style_dim)."""
@@ -79,8 +72,7 @@ class CategoricalAAE(AdversarialAutoencoder):
         return torch.cat(self.codes(batch), dim=1)
 
     def _encoder_phases(self) -> list[str]:
-        return (["supervised"] * self.supervised + ["consistency"] * (self.consistency > 0)
-                + ["information"] * (self.information > 0))
+        return ["supervised"] * self.supervised + ["consistency"] * (self.consistency > 0)
 
     def phases(self, pretraining: bool) -> list[str]:
         return [*super().phases(pretraining), *self._encoder_phases()]
@@ -94,8 +86,7 @@ class CategoricalAAE(AdversarialAutoencoder):
         """Loss of one phase: ``autoencoder`` (reconstruction, as the base AAE), ``discriminator`` (sum over
         the class and style discriminators), ``generator`` (the encoder fools both), ``supervised``
         (cross-entropy of the class logits on the labelled minibatch), ``consistency`` (``consistency`` x
-        KL(q1 || q2) between q(y|x) of two training-mode passes over the minibatch, q1 held fixed),
-        ``information`` (``information`` x -I, the minibatch's mutual information between x and y, nats)."""
+        KL(q1 || q2) between q(y|x) of two training-mode passes over the minibatch, q1 held fixed)."""
         if phase == "autoencoder":
             return super().forward(batch, phase)
         if phase == "supervised":
@@ -108,8 +99,6 @@ class CategoricalAAE(AdversarialAutoencoder):
             log_q = self.split(batch)[0].float().log_softmax(-1)
             loss = F.kl_div(log_q, target, log_target=True, reduction="batchmean")
             return {"loss": self.consistency * loss, "consistency": loss}
-        if phase == "information":
-            return self._information(batch)
         if phase == "discriminator":
             with torch.no_grad():
                 y, z = self.codes(batch)
@@ -122,12 +111,3 @@ class CategoricalAAE(AdversarialAutoencoder):
             category, style = generator_loss(self.category_discriminator, y), generator_loss(self.discriminator, z)
             return {"loss": self.adversarial_weight * (category + style), "generator_y": category, "generator": style}
         raise ValueError(f"unknown phase {phase!r}")
-
-    def _information(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        log_q = self.split(batch)[0].float().log_softmax(-1)
-        conditional = -(log_q.exp() * log_q).sum(-1).mean()
-        marginal = log_q.exp().mean(0)
-        marginal_entropy = -(marginal * marginal.clamp_min(1e-12).log()).sum()
-        information = marginal_entropy - conditional
-        return {"loss": -self.information * information, "information": information,
-                "conditional_entropy": conditional}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.stats
 import torch
 
 from aae_core.exceptions import ConfigError, DataError
@@ -88,9 +87,9 @@ def test_config_errors():
         build_image_model(ImageConfig(model="label-prior"), 64)
     with pytest.raises(ConfigError, match="num_labels applies"):
         ImageConfig(model="aae", num_labels=10).validate()
-    with pytest.raises(ConfigError, match="need logit_scale > 0, consistency >= 0 and information >= 0"):
+    with pytest.raises(ConfigError, match="need logit_scale > 0 and consistency >= 0"):
         ImageConfig(model="semi-supervised", logit_scale=0.0).validate()
-    with pytest.raises(ConfigError, match="need logit_scale > 0, consistency >= 0 and information >= 0"):
+    with pytest.raises(ConfigError, match="need logit_scale > 0 and consistency >= 0"):
         ImageConfig(model="clustering", consistency=-1.0).validate()
     with pytest.raises(ConfigError, match="consistency applies to semi-supervised and clustering"):
         ImageConfig(model="aae", consistency=1.0).validate()
@@ -174,26 +173,3 @@ def test_consistency_model_trains_and_reloads(tmp_path):
     history, _, _ = train_images(cfg, tiny_train_config(epochs=2), tmp_path / "m.safetensors")
     assert all(np.isfinite(record["consistency"]) for record in history.steps)
     assert load_model(tmp_path / "m.safetensors").config.consistency == 1.0
-
-
-def test_information_phase_is_minibatch_mutual_information():
-    """The information phase's value is H(mean q) - mean H(q) (scipy's entropies, nats); one optimizer step on
-    its loss raises it, and only the encoder gets a gradient."""
-    cfg = ImageConfig(model="clustering", num_classes=5, latent_dim=2, hidden_dim=16, logit_scale=30.0, information=3.0)
-    torch.manual_seed(0)
-    model, batch = build_image_model(cfg, 64).eval(), {"x": 5 * torch.randn(40, 64)}
-    assert model.phases(False)[-1] == "information" and "information" in model.parameter_groups()
-    out = model(batch, "information")
-    q = model.classify(batch).detach().numpy()
-    expected = scipy.stats.entropy(q.mean(0)) - scipy.stats.entropy(q, axis=1).mean()
-    assert out["information"].item() == pytest.approx(expected, rel=1e-5)
-    assert out["conditional_entropy"].item() == pytest.approx(scipy.stats.entropy(q, axis=1).mean(), rel=1e-5)
-    assert out["loss"].item() == pytest.approx(-3.0 * expected, rel=1e-5)
-    optimizer = torch.optim.SGD(model.parameter_groups()["information"], lr=0.01)
-    out["loss"].backward()
-    assert all(p.grad is None for p in model.decoder.parameters())
-    optimizer.step()
-    assert model(batch, "information")["information"] > out["information"]
-    assert "information" not in build_image_model(ImageConfig(model="clustering", hidden_dim=16), 64).phases(False)
-    with pytest.raises(ConfigError, match="information applies to semi-supervised and clustering"):
-        ImageConfig(model="supervised", information=1.0).validate()
