@@ -73,6 +73,8 @@ class ImageConfig:
     dropout: float = 0.0
     input_noise: float = 0.0  # std of Gaussian noise added to the encoder's input while training
     input_shift: int = 0  # max random translation (pixels) of the encoder's input while training; 0: off
+    input_rotation: float = 0.0  # max random rotation (degrees) of the encoder's input while training; 0: off
+    input_zoom: float = 0.0  # max random zoom (fraction of the size) of the encoder's input while training; 0: off
     logit_norm: bool = True  # batch-normalise the class logits (semi-supervised / clustering; without: collapse)
     logit_scale: float = 1.0  # multiplies the class logits (after logit_norm): softmax temperature 1 / logit_scale
     consistency: float = 0.0  # weight of the q(y|x) agreement between two augmented passes (categorical models)
@@ -89,6 +91,9 @@ class ImageConfig:
             raise ConfigError(f"need logit_scale > 0 and consistency >= 0, got {self.logit_scale}, {self.consistency}")
         if not isinstance(self.input_shift, int) or self.input_shift < 0:
             raise ConfigError(f"input_shift must be a whole number of pixels >= 0, got {self.input_shift!r}")
+        if not 0 <= self.input_rotation <= 180 or not 0 <= self.input_zoom < 1:
+            raise ConfigError(f"need 0 <= input_rotation <= 180 (degrees) and 0 <= input_zoom < 1, got "
+                              f"{self.input_rotation}, {self.input_zoom}")
         if not 0 <= self.dropout < 1 or self.holdout < 0 or self.input_noise < 0:
             raise ConfigError(f"need 0 <= dropout < 1, holdout >= 0 and input_noise >= 0; got {self.dropout}, "
                               f"{self.holdout}, {self.input_noise}")
@@ -106,7 +111,7 @@ class ImageConfig:
 # -- model families --------------------------------------------------------------------------------
 def _encoder(cfg: ImageConfig, pixels: int, out_dim: int, shape: tuple[int, int] | None) -> ImageEncoder:
     return ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, out_dim, cfg.dropout, cfg.input_noise,
-                        cfg.input_shift, shape)
+                        cfg.input_shift, shape, cfg.input_rotation, cfg.input_zoom)
 
 
 def _aae(cfg: ImageConfig, pixels: int, shape: tuple[int, int] | None) -> AdversarialAutoencoder:

@@ -27,21 +27,28 @@ class ImageEncoder(nn.Module):
     ``input_noise`` > 0 adds N(0, input_noise^2) to the pixels while training (a denoising encoder, as
     in the ladder networks the paper compares with), which regularises semi-supervised classifiers.
     ``input_shift`` > 0 translates each image by a random whole number of pixels in [-input_shift,
-    input_shift] along each axis while training (see :func:`random_shift`); it needs ``shape``.
+    input_shift] along each axis while training (see :func:`random_shift`). ``input_rotation`` (degrees) or
+    ``input_zoom`` (a fraction) > 0 instead warps each image by a random rotation, zoom and a shift of up to
+    ``input_shift`` pixels, not necessarily whole (see :func:`random_affine`). All three need ``shape``.
     """
 
     def __init__(self, pixels: int, hidden_dim: int, num_layers: int, out_dim: int, dropout: float = 0.0,
-                 input_noise: float = 0.0, input_shift: int = 0, shape: tuple[int, int] | None = None):
+                 input_noise: float = 0.0, input_shift: int = 0, shape: tuple[int, int] | None = None,
+                 input_rotation: float = 0.0, input_zoom: float = 0.0):
         super().__init__()
-        if input_shift and (shape is None or shape[0] * shape[1] != pixels):
-            raise ValueError(f"input_shift needs the image shape (height, width) of the {pixels} pixels, got {shape}")
+        if (input_shift or input_rotation or input_zoom) and (shape is None or shape[0] * shape[1] != pixels):
+            raise ValueError(f"input_shift, input_rotation and input_zoom need the image shape (height, width) of "
+                             f"the {pixels} pixels, got {shape}")
         self.input_noise, self.input_shift, self.shape = input_noise, input_shift, shape
+        self.input_rotation, self.input_zoom = input_rotation, input_zoom
         self.net = mlp(pixels, hidden_dim, num_layers, out_dim, dropout)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """``batch["x"]`` (batch, pixels) float in [0, 1] -> (batch, out_dim) float."""
         x = batch["x"]
-        if self.training and self.input_shift:
+        if self.training and (self.input_rotation or self.input_zoom):
+            x = random_affine(x, self.shape, self.input_shift, self.input_rotation, self.input_zoom)
+        elif self.training and self.input_shift:
             x = random_shift(x, self.shape, self.input_shift)
         if self.training and self.input_noise:
             x = x + self.input_noise * torch.randn_like(x)
@@ -64,6 +71,27 @@ def random_shift(x: torch.Tensor, shape: tuple[int, int], max_shift: int) -> tor
     cols = torch.arange(width, device=x.device) + max_shift - offsets[:, 1:]  # (batch, width)
     out = padded[torch.arange(n, device=x.device)[:, None, None], rows[:, :, None], cols[:, None, :]]
     return out.reshape(n, height * width)
+
+
+def random_affine(x: torch.Tensor, shape: tuple[int, int], max_shift: float, max_rotation: float,
+                  max_zoom: float) -> torch.Tensor:
+    """Warp each flattened image of ``x`` (batch, height * width) by its own random rotation about the centre
+    (uniform in [-max_rotation, max_rotation] degrees), zoom (a scale uniform in [1 - max_zoom, 1 + max_zoom])
+    and translation (uniform in [-max_shift, max_shift] pixels along each axis), drawn with torch's global RNG;
+    bilinear resampling (``torch.nn.functional.grid_sample``), 0 outside the image. Returns (batch, height * width).
+
+    Random affine distortion is the standard augmentation of digit classifiers (e.g. Simard et al. 2003), not
+    part of the AAE paper; only the encoder's input is warped, the reconstruction target stays the original.
+    """
+    (height, width), n = shape, len(x)
+    angle = torch.deg2rad((2 * torch.rand(n, device=x.device) - 1) * max_rotation)
+    scale = 1 + (2 * torch.rand(n, device=x.device) - 1) * max_zoom
+    # normalised coordinates run over [-1, 1] across the image, so one pixel is 2 / width (or 2 / height) wide
+    shift = (2 * torch.rand(n, 2, device=x.device) - 1) * max_shift * 2 / torch.tensor([width, height], device=x.device)
+    cos, sin = angle.cos() / scale, angle.sin() / scale  # output pixel p reads the input at R(angle) p / scale + t
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), [n, 1, height, width], align_corners=False)
+    return F.grid_sample(x.view(n, 1, height, width), grid, align_corners=False).view(n, height * width)
 
 
 class ImageDecoder(nn.Module):

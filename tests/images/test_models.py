@@ -10,7 +10,7 @@ from aae_core.exceptions import ConfigError, DataError
 from aae_core.image_generation import decode, latent_codes, manifold, mosaic, reconstruct, style_grid
 from aae_core.image_metrics import cluster_accuracy, majority_mapping
 from aae_core.images import ImageConfig, build_image_model, train_images
-from aae_core.models.image import ImageEncoder, random_shift
+from aae_core.models.image import ImageEncoder, random_affine, random_shift
 from aae_core.registry import load_model
 from tests.images.conftest import tiny_image_config, tiny_train_config
 
@@ -133,15 +133,66 @@ def test_input_shift_translates_encoder_input_while_training_only():
     out = encoder({"x": x})
     torch.manual_seed(1)
     torch.testing.assert_close(out, encoder.net(random_shift(x, (8, 8), 2)))
-    with pytest.raises(ValueError, match="needs the image shape"):
+    with pytest.raises(ValueError, match="need the image shape"):
         ImageEncoder(64, 16, 1, 4, input_shift=1)
 
 
+def _moments(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mass, centroid (x, y) in pixels from the centre and orientation (degrees) of (batch, size, size) images."""
+    size = images.shape[-1]
+    rows, cols = torch.meshgrid(torch.arange(size) - size // 2, torch.arange(size) - size // 2, indexing="ij")
+    mass = images.sum((1, 2))
+    cx, cy = (images * cols).sum((1, 2)) / mass, (images * rows).sum((1, 2)) / mass
+    dx, dy = cols - cx[:, None, None], rows - cy[:, None, None]
+    mu20, mu02, mu11 = ((images * m).sum((1, 2)) for m in (dx * dx, dy * dy, dx * dy))
+    return mass, torch.stack([cx, cy], 1), torch.rad2deg(0.5 * torch.atan2(2 * mu11, mu20 - mu02))
+
+
+def test_random_affine_rotates_zooms_and_shifts_within_bounds():
+    """Measured on the warped images' moments: a centred horizontal bar turns by at most ``max_rotation`` degrees
+    (both ways), a centred disk's mass scales by the zoom squared, a blob's centroid moves by at most
+    ``max_shift`` pixels (not only whole ones); zero bounds give the image back."""
+    size, n = 21, 300
+    rows, cols = torch.meshgrid(torch.arange(size) - 10, torch.arange(size) - 10, indexing="ij")
+    bar = ((rows.abs() <= 1) & (cols.abs() <= 7)).float()
+    disk = ((rows**2 + cols**2) <= 25).float()
+    torch.manual_seed(0)
+    warp = lambda image, *bounds: random_affine(image.flatten().repeat(n, 1), (size, size), *bounds).view(n, size, size)  # noqa: E731
+    torch.testing.assert_close(warp(bar, 0, 0, 0), bar.expand(n, size, size), atol=1e-6, rtol=0)
+    _, centre, angle = _moments(warp(bar, 0, 30, 0))
+    assert angle.abs().max() <= 31 and angle.min() < -20 and angle.max() > 20
+    assert centre.abs().max() < 0.05
+    mass, _, _ = _moments(warp(disk, 0, 0, 0.2))
+    ratio = mass / disk.sum()
+    assert ratio.min() > 0.8**2 - 0.05 and ratio.max() < 1.2**2 + 0.05 and ratio.min() < 0.75 and ratio.max() > 1.3
+    _, centre, _ = _moments(warp(disk, 2, 0, 0))
+    assert centre.abs().max() <= 2.01 and centre.abs().max() > 1.8
+    assert ((centre - centre.round()).abs() > 0.1).any()  # not only whole pixels
+
+
+def test_encoder_warps_its_input_only_while_training():
+    x = torch.rand(6, 64)
+    encoder = ImageEncoder(64, 16, 1, 4, input_shift=1, shape=(8, 8), input_rotation=10, input_zoom=0.1).eval()
+    torch.testing.assert_close(encoder({"x": x}), encoder.net(x))
+    encoder.train()
+    torch.manual_seed(3)
+    out = encoder({"x": x})
+    torch.manual_seed(3)
+    torch.testing.assert_close(out, encoder.net(random_affine(x, (8, 8), 1, 10, 0.1)))
+    with pytest.raises(ValueError, match="need the image shape"):
+        ImageEncoder(64, 16, 1, 4, input_rotation=10)
+    for bad in ({"input_rotation": -1.0}, {"input_rotation": 181.0}, {"input_zoom": 1.0}):
+        with pytest.raises(ConfigError, match="input_rotation <= 180"):
+            ImageConfig(model="clustering", **bad).validate()
+
+
 def test_input_shift_model_trains_and_reloads(tmp_path):
-    cfg = tiny_image_config(model="semi-supervised", num_labels=20, latent_dim=3, holdout=20, input_shift=1)
+    cfg = tiny_image_config(model="semi-supervised", num_labels=20, latent_dim=3, holdout=20, input_shift=1,
+                            input_rotation=10.0, input_zoom=0.1)
     _, model, _ = train_images(cfg, tiny_train_config(), tmp_path / "m.safetensors")
     loaded = load_model(tmp_path / "m.safetensors")
     assert loaded.config.input_shift == 1 and loaded.model.encoder.shape == (8, 8)
+    assert (loaded.model.encoder.input_rotation, loaded.model.encoder.input_zoom) == (10.0, 0.1)
     x = {"x": torch.rand(5, 64)}
     torch.testing.assert_close(loaded.model.encoder(x), model.eval().encoder(x))
 
