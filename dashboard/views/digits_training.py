@@ -85,8 +85,12 @@ with st.form("digits_train_form"):
         cols = st.columns(3)
         shift = cols[0].number_input("Random shift (pixels)", 0, 4, 0, key="digits_train_shift",
                                      help="each image moves by up to this many pixels; 2 helps on MNIST")
-        noise = cols[1].number_input("Input noise (std)", 0.0, 1.0, 0.0, 0.05, key="digits_train_noise")
-        consistency = cols[2].number_input(
+        rotation = cols[1].number_input("Random rotation (degrees)", 0.0, 180.0, 0.0, 5.0, key="digits_train_rotation",
+                                        help="each image turns by up to this angle; 15 helps MNIST clustering")
+        zoom = cols[2].number_input("Random zoom (fraction)", 0.0, 0.5, 0.0, 0.05, key="digits_train_zoom",
+                                    help="each image is scaled by 1 +/- up to this; 0.1 helps MNIST clustering")
+        noise = cols[0].number_input("Input noise (std)", 0.0, 1.0, 0.0, 0.05, key="digits_train_noise")
+        consistency = cols[1].number_input(
             "Consistency weight", 0.0, 50.0, 0.0, 1.0, key="digits_train_consistency",
             help="semi-supervised and clustering: q(y|x) must agree between two perturbed passes (5 for clustering)")
     files = st.file_uploader("Own MNIST-format data (default: the embedded 8x8 digits)", accept_multiple_files=True,
@@ -102,7 +106,8 @@ if submitted and not (job and job.thread.is_alive()):
                           prior=PRIORS[prior] if family != "label-prior" else {"name": "mixture", "k": int(clusters)},
                           num_labels=int(labels) if labels and family in ("label-prior", "semi-supervised") else None,
                           holdout=0.2 if family in CATEGORICAL_MODELS else 0.0, input_shift=int(shift),
-                          input_noise=float(noise), consistency=float(consistency)).validate()
+                          input_rotation=float(rotation), input_zoom=float(zoom), input_noise=float(noise),
+                          consistency=float(consistency)).validate()
         train_cfg = TrainConfig(epochs=int(epochs), batch_size=100, seed=int(seed), lr_gamma=1.0, log_every=1,
                                 checkpoint_every=10**9).validate()
     except AAELabError as err:
