@@ -157,7 +157,10 @@ def test_random_affine_rotates_zooms_and_shifts_within_bounds():
     bar = ((rows.abs() <= 1) & (cols.abs() <= 7)).float()
     disk = ((rows**2 + cols**2) <= 25).float()
     torch.manual_seed(0)
-    warp = lambda image, *bounds: random_affine(image.flatten().repeat(n, 1), (size, size), *bounds).view(n, size, size)  # noqa: E731
+
+    def warp(image: torch.Tensor, *bounds: float) -> torch.Tensor:
+        return random_affine(image.flatten().repeat(n, 1), (size, size), *bounds).view(n, size, size)
+
     torch.testing.assert_close(warp(bar, 0, 0, 0), bar.expand(n, size, size), atol=1e-6, rtol=0)
     _, centre, angle = _moments(warp(bar, 0, 30, 0))
     assert angle.abs().max() <= 31 and angle.min() < -20 and angle.max() > 20
