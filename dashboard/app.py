@@ -33,8 +33,9 @@ with st.sidebar:
     if choices:
         if st.session_state.get(state.MODEL) not in choices:
             st.session_state[state.MODEL] = next(iter(choices))
-        st.selectbox("Model", list(choices), format_func=lambda key: choices[key].label, key=state.MODEL,
-                     help="Shipped models, then the models you trained in this session.")
+        st.selectbox("Molecule model", list(choices), format_func=lambda key: choices[key].label, key=state.MODEL,
+                     help="The molecule pages use this model: shipped models, then the ones you trained in "
+                          "this session. The Digits pages pick their own.")
     else:
         st.warning("No molecule model found: train one on the Train page.")
     st.caption(f"Candidate basket: {len(state.basket())} molecule(s)")

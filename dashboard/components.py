@@ -22,6 +22,9 @@ COLORS = {"prior": "#F58518", "prior_ring": "#B35806", "training": "#4C78A8", "g
           "yours": "#E45756", "neighbour": "#B279A2"}
 KIND_LABELS = {"training": "training molecules, encoded", "generated": "generated molecules, encoded back",
                "prior": "prior samples z ~ p(z)", "yours": "your molecule"}
+#: Ten distinct colours (Tableau 10), one per digit / class on the image pages.
+DIGIT_COLORS = ("#4C78A8", "#F58518", "#E45756", "#72B7B2", "#54A24B", "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D",
+                "#BAB0AC")
 RUN_COLORS = ("#4C78A8", "#E45756", "#54A24B", "#B279A2", "#F58518", "#72B7B2", "#9D755D", "#FF9DA6")
 TERM_TITLES = {"reconstruction": "reconstruction (nats/token)", "discriminator": "discriminator BCE (nats)",
                "generator": "generator BCE (nats)", "kl": "KL (nats/molecule)"}
@@ -136,19 +139,39 @@ def latent_map_figure(view: services.LatentMap, colour_by: str) -> go.Figure:
     return fig
 
 
-def _add_rings(fig: go.Figure, overlay) -> None:
-    """The prior's sigma rings (or support), as WebGL lines so that they stay above the WebGL points, one
-    legend entry for all, each kind of ring labelled once."""
+def digits_latent_figure(z: np.ndarray, labels: np.ndarray | None, overlay) -> go.Figure:
+    """2-D codes ``z`` (n, 2) over the prior's density and sigma rings (``overlay`` from
+    :func:`aae_core.latent.prior_overlay`), one colour per label of ``labels`` (n,) int, or one colour without
+    labels; equal units on both axes so that the rings stay circles."""
+    fig = go.Figure(go.Contour(x=overlay.x, y=overlay.y, z=overlay.density, colorscale="Greys", showscale=False,
+                               contours_coloring="heatmap", line_width=0, opacity=0.5, name="prior density",
+                               hoverinfo="skip"))
+    for i, label in enumerate(np.unique(labels) if labels is not None else [None]):
+        rows = z if label is None else z[labels == label]
+        name = "images" if label is None else str(label)
+        fig.add_scatter(x=rows[:, 0], y=rows[:, 1], mode="markers", name=name,
+                        marker={"size": 4, "color": DIGIT_COLORS[i % len(DIGIT_COLORS)]},
+                        hovertemplate=f"{name}<br>z = (%{{x:.2f}}, %{{y:.2f}})<extra></extra>")
+    _add_rings(fig, overlay, colour="#555555")  # neutral: the ten digit colours include orange
+    fig.update_layout(height=640, xaxis_title="z₁", yaxis_title="z₂", legend_title="digit", plot_bgcolor="white")
+    fig.update_xaxes(showgrid=True, gridcolor="#eee", zeroline=False)
+    fig.update_yaxes(showgrid=True, gridcolor="#eee", zeroline=False, scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def _add_rings(fig: go.Figure, overlay, colour: str = COLORS["prior_ring"]) -> None:
+    """The prior's sigma rings (or support) in ``colour``, as WebGL lines so that they stay above the WebGL
+    points, one legend entry for all, each kind of ring labelled once."""
     labelled: set[str] = set()
     name = "prior σ rings (1σ, 2σ, 3σ)" if len(overlay.centres) else "prior support"
     for label, ring in overlay.rings:
         fig.add_trace(go.Scattergl(x=ring[:, 0], y=ring[:, 1], mode="lines", hoverinfo="skip", legendgroup="rings",
-                                   name=name, line={"color": COLORS["prior_ring"], "width": 1.5, "dash": "dash"},
+                                   name=name, line={"color": colour, "width": 1.5, "dash": "dash"},
                                    showlegend=not labelled))
         if label not in labelled:
             top = ring[np.argmax(ring[:, 1])]
             fig.add_annotation(x=top[0], y=top[1], text=label, showarrow=False, bgcolor="rgba(255,255,255,0.8)",
-                               font={"color": COLORS["prior_ring"], "size": 11})
+                               font={"color": colour, "size": 11})
         labelled.add(label)
 
 

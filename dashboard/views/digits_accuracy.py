@@ -11,6 +11,7 @@ import streamlit as st
 from aae_core.exceptions import AAELabError
 from aae_core.image_metrics import logistic_baseline
 from aae_core.images import ACCURACY_TABLE, ImageConfig, prepare_images
+from dashboard import components
 
 
 @st.cache_data(show_spinner="Fitting logistic regression...")
@@ -25,7 +26,7 @@ if not ACCURACY_TABLE.is_file():
 else:
     table = pd.read_csv(ACCURACY_TABLE)
     fig = px.line(table, x="labels", y="accuracy", color="method", facet_col="dataset", markers=True, log_x=True,
-                  facet_col_spacing=0.08)
+                  facet_col_spacing=0.08, color_discrete_sequence=components.RUN_COLORS)
     fig.update_yaxes(range=[0.5, 1.0], matches=None)
     st.plotly_chart(fig, key="digits_accuracy_chart")
     st.dataframe(table, hide_index=True)

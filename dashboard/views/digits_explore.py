@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
@@ -81,12 +80,7 @@ with latent_tab:
     else:
         view = project(z, "raw")
         overlay = prior_overlay(model.prior, view, model.prior.sample(3000).numpy())
-        fig = go.Figure(go.Contour(x=overlay.x, y=overlay.y, z=overlay.density, colorscale="Greys", showscale=False,
-                                   contours_coloring="heatmap", opacity=0.5, name="prior density"))
-        for digit in np.unique(y) if y is not None else [None]:
-            rows = z if digit is None else z[y == digit]
-            fig.add_scatter(x=rows[:, 0], y=rows[:, 1], mode="markers", marker_size=4, name=str(digit))
-        fig.update_layout(height=600, xaxis_title="z₁", yaxis_title="z₂", legend_title="digit")
+        fig = components.digits_latent_figure(z, y, overlay)
         st.plotly_chart(fig, key="digits_latent_map")
 
 with manifold_tab:
