@@ -159,6 +159,23 @@ def digits_latent_figure(z: np.ndarray, labels: np.ndarray | None, overlay) -> g
     return fig
 
 
+def class_table_figure(predicted: np.ndarray, labels: np.ndarray, num_classes: int, clustering: bool) -> go.Figure:
+    """Heatmap of image counts: one row per class (or cluster) of ``predicted`` (n,) int in [0, num_classes),
+    one column per true label of ``labels`` (n,) int; empty rows and columns are kept. Cluster rows are named
+    with their majority label, the label each cluster is scored as (Makhzani et al. 2015, Sec. 6)."""
+    table = pd.crosstab(predicted, labels).reindex(index=range(num_classes), columns=range(int(labels.max()) + 1),
+                                                    fill_value=0)
+    kind = "cluster" if clustering else "predicted"
+    rows = [f"{kind} {k}" + (f" → {table.loc[k].idxmax()}" if clustering and table.loc[k].sum() else "")
+            for k in table.index]
+    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=[str(c) for c in table.columns], y=rows, colorscale="Blues",
+                               text=table.to_numpy(), texttemplate="%{text}", showscale=False,
+                               hovertemplate="%{y}, digit %{x}: %{z} images<extra></extra>"))
+    fig.update_layout(height=100 + 28 * num_classes, xaxis_title="true digit", xaxis_side="top", xaxis_type="category",
+                      yaxis_autorange="reversed", margin={"t": 60, "b": 10})
+    return fig
+
+
 def _add_rings(fig: go.Figure, overlay, colour: str = COLORS["prior_ring"]) -> None:
     """The prior's sigma rings (or support) in ``colour``, as WebGL lines so that they stay above the WebGL
     points, one legend entry for all, each kind of ring labelled once."""

@@ -1,5 +1,6 @@
 """Digits: explore a trained image AAE - latent map over its prior, decoder manifold, style grid,
-reconstructions (Makhzani et al. 2015, Fig. 2, 4, 7). Same numbers as aae_core.image_generation."""
+reconstructions (Makhzani et al. 2015, Fig. 2, 4, 7) and, for semi-supervised and clustering models, the images
+counted by class and true digit. Same numbers as aae_core.image_generation."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from aae_core.image_generation import (
     reconstruct,
     style_grid,
 )
+from aae_core.image_metrics import predict
 from aae_core.images import ImageConfig, images_to_show, shipped_image_models
 from aae_core.latent import prior_overlay, project
+from aae_core.models.semisupervised import CategoricalAAE
 from aae_core.registry import load_model
 from dashboard import components
 from dashboard.services import checkpoint_dir
@@ -69,8 +72,8 @@ else:
     if note:
         st.info(note)
 
-latent_tab, manifold_tab, style_tab, recon_tab = st.tabs(["Latent map", "Decoder manifold", "Style grid",
-                                                          "Reconstructions"])
+latent_tab, manifold_tab, style_tab, recon_tab, classes_tab = st.tabs(
+    ["Latent map", "Decoder manifold", "Style grid", "Reconstructions", "Classes"])
 with latent_tab:
     z = None if x is None else latent_codes(model, x)
     if z is None:
@@ -112,3 +115,17 @@ with recon_tab:
         count = st.slider("Images", 5, 50, 20, key="digits_recon_n")
         recon = reconstruct(model, x[:count], y[:count] if y is not None else None)
         picture(np.concatenate([x[:count], recon]), shape, count, "top: held-out images; bottom: reconstructions")
+
+with classes_tab:
+    if not isinstance(model, CategoricalAAE):
+        st.info("Classes are read from q(y|x): pick a semi-supervised or clustering model.")
+    elif x is None or y is None:
+        st.info("No labelled images to compare the classes with (see the warning above).")
+    else:
+        clustering = loaded.config.model == "clustering"
+        predicted = predict(model, x)
+        st.plotly_chart(components.class_table_figure(predicted, y, model.num_classes, clustering),
+                        key="digits_classes")
+        st.caption(f"The {len(x):,} images the other tabs show, counted by true digit (columns) and by the "
+                   + ("cluster q(y|x) puts them in; each cluster is named after its majority digit among them (→)."
+                      if clustering else "class q(y|x) predicts; the diagonal holds the correct ones."))

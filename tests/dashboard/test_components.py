@@ -30,3 +30,18 @@ def test_digits_latent_figure_without_labels_has_one_series():
     prior = make_prior({"name": "gaussian", "sigma": 1.0, "dim": 2})
     fig = components.digits_latent_figure(z, None, prior_overlay(prior, project(z, "raw")))
     assert [trace.name for trace in fig.data[1:] if trace.mode == "markers"] == ["images"]
+
+
+def test_class_table_counts_images_by_cluster_and_digit_and_keeps_empty_rows():
+    predicted, labels = np.array([0, 0, 0, 2, 2, 3]), np.array([4, 4, 9, 1, 1, 1])
+    heatmap = components.class_table_figure(predicted, labels, num_classes=5, clustering=True).data[0]
+    assert list(heatmap.x) == [str(d) for d in range(10)]
+    assert list(heatmap.y) == ["cluster 0 → 4", "cluster 1", "cluster 2 → 1", "cluster 3 → 1", "cluster 4"]
+    counts = np.asarray(heatmap.z)
+    assert counts.shape == (5, 10) and counts.sum() == 6
+    assert counts[0, 4] == 2 and counts[0, 9] == 1 and counts[2, 1] == 2 and counts[3, 1] == 1
+
+
+def test_class_table_of_a_classifier_names_the_predicted_class():
+    heatmap = components.class_table_figure(np.array([1, 0]), np.array([1, 1]), num_classes=2, clustering=False).data[0]
+    assert list(heatmap.y) == ["predicted 0", "predicted 1"] and np.asarray(heatmap.z).tolist() == [[0, 1], [0, 1]]

@@ -32,6 +32,10 @@ def test_explore_draws_map_manifold_style_and_reconstructions(page):
         page.get_by_role("tab", name=tab).click()
         settle(page)
     assert page.locator("[data-testid='stImage']").count() == 3
+    page.get_by_role("tab", name="Classes").click()
+    settle(page)
+    assert page.get_by_text("counted by true digit").is_visible()
+    assert page.locator(".js-plotly-plot").nth(1).is_visible()  # the class table's heatmap
     shot(page, "digits_explore")
 
 

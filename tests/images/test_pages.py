@@ -45,9 +45,11 @@ def test_explore_page_draws_every_tab(tiny_models, name):
     at.run()
     at.selectbox(key="digits_model").set_value(name).run()
     assert_clean(at)
-    assert len(at.tabs) == 4
-    assert at.get("plotly_chart"), "latent map missing"
+    assert len(at.tabs) == 5
+    assert len(at.get("plotly_chart")) == (2 if name == "tiny_semi" else 1), "latent map or class table missing"
     assert len(at.image) >= 2, "manifold / reconstructions missing"
+    if name == "tiny_aae":
+        assert any("pick a semi-supervised or clustering model" in info.value for info in at.info)
     if name == "tiny_semi":
         at.slider(key="digits_style_rows").set_value(3).run()
         assert_clean(at)
