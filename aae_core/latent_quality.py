@@ -26,30 +26,8 @@ from aae_core import chem
 from aae_core.data.molecules import load_molecules
 from aae_core.exceptions import DataError
 from aae_core.generation import MoleculeGenerator
+from aae_core.latent import median_distance, rbf_mmd2
 from aae_core.registry import LoadedModel
-
-
-def rbf_mmd2(x: torch.Tensor, y: torch.Tensor, bandwidth: float) -> float:
-    """Unbiased squared MMD between samples ``x`` (n, d) and ``y`` (m, d), n, m >= 2, with the kernel
-    ``k(a, b) = exp(-||a - b||^2 / (2 bandwidth^2))`` (Gretton et al. 2012, Eq. 3, MMD^2_u).
-
-    Near 0 (possibly slightly negative) when both come from one distribution; at most 2.
-    """
-    def mean_kernel(a: torch.Tensor, b: torch.Tensor, same: bool) -> torch.Tensor:
-        k = torch.exp(-torch.cdist(a, b).pow(2) / (2 * bandwidth**2))
-        if same:
-            return (k.sum() - k.diagonal().sum()) / (len(a) * (len(a) - 1))
-        return k.mean()
-
-    x, y = x.double(), y.double()
-    return float(mean_kernel(x, x, True) + mean_kernel(y, y, True) - 2 * mean_kernel(x, y, False))
-
-
-def median_distance(x: torch.Tensor) -> float:
-    """Median pairwise Euclidean distance of the rows of ``x`` (n, d), the median heuristic for the
-    RBF bandwidth (Gretton et al. 2012, Sec. 8)."""
-    distances = torch.pdist(x.double())
-    return float(distances.median()) if len(distances) else 1.0
 
 
 def moment_gaps(posterior: torch.Tensor, prior: torch.Tensor) -> dict[str, float]:

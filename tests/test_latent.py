@@ -134,3 +134,19 @@ def test_shifted_pair_validates():
         latent.shifted_pair("cauchy", 1.0, 0.0, x)
     with pytest.raises(ValueError, match="width"):
         latent.shifted_pair("gaussian", 0.0, 0.0, x)
+
+
+def test_mmd_matches_the_unbiased_estimator_by_hand():
+    x, y = torch.tensor([[0.0], [1.0]]), torch.tensor([[0.0], [3.0]])
+    k = lambda a, b: torch.exp(torch.tensor(-((a - b) ** 2) / 2.0)).item()  # noqa: E731 (bandwidth 1)
+    expected = (2 * k(0, 1)) / 2 + (2 * k(0, 3)) / 2 - 2 * (k(0, 0) + k(0, 3) + k(1, 0) + k(1, 3)) / 4
+    assert latent.rbf_mmd2(x, y, 1.0) == pytest.approx(expected)
+
+
+def test_mmd_separates_shifted_samples_and_not_equal_ones():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(400, 4, generator=g), torch.randn(400, 4, generator=g)
+    bandwidth = latent.median_distance(a)
+    assert abs(latent.rbf_mmd2(a, b, bandwidth)) < 0.01
+    assert latent.rbf_mmd2(a, b + 1.0, bandwidth) > 0.1
+    assert latent.rbf_mmd2(a, b + 1.0, bandwidth) == pytest.approx(latent.rbf_mmd2(b + 1.0, a, bandwidth))

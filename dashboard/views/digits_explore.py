@@ -20,13 +20,13 @@ from aae_core.image_generation import (
     reconstruct,
     style_grid,
 )
-from aae_core.image_metrics import predict
+from aae_core.image_metrics import predict, prior_match
 from aae_core.images import ImageConfig, images_to_show, shipped_image_models
 from aae_core.latent import prior_overlay, project
 from aae_core.models.semisupervised import CategoricalAAE
 from aae_core.registry import load_model
 from dashboard import components
-from dashboard.services import checkpoint_dir
+from dashboard.services import checkpoint_dir, mtime
 
 ROWS = 2000  # images drawn on the latent map
 
@@ -42,6 +42,13 @@ def images_of(config_json: str, shape: tuple[int, int]):
     (:func:`aae_core.images.images_to_show`)."""
     rows, note = images_to_show(ImageConfig(**json.loads(config_json)), shape)
     return rows.images[:ROWS], rows.labels[:ROWS] if rows.labels is not None else None, note
+
+
+@st.cache_data(show_spinner=False)
+def prior_fit(path: str, modified: float, _images: np.ndarray) -> dict[str, float]:
+    """:func:`aae_core.image_metrics.prior_match` of the model at ``path`` on its shown images, cached per file
+    and modification time (the images follow from the model's config)."""
+    return prior_match(load(path).model, _images)
 
 
 def picture(images: np.ndarray, shape, cols: int, caption: str) -> None:
@@ -85,6 +92,12 @@ with latent_tab:
         overlay = prior_overlay(model.prior, view, model.prior.sample(3000).numpy())
         fig = components.digits_latent_figure(z, y, overlay)
         st.plotly_chart(fig, key="digits_latent_map")
+    if z is not None and len(z) >= 2:
+        match = prior_fit(str(models[name]), mtime(models[name]), x)
+        st.caption(f"How well the codes of these {len(z):,} images fill the prior: MMD² {match['mmd2']:.4f} "
+                   f"against as many prior draws, where two sets of prior draws give {match['floor']:.4f} (squared "
+                   f"maximum mean discrepancy, RBF kernel of bandwidth {match['bandwidth']:.2g}; 0 is a perfect "
+                   "match, 2 the most).")
 
 with manifold_tab:
     n = st.slider("Grid size", 5, 25, 15, key="digits_manifold_n")

@@ -48,6 +48,7 @@ def test_explore_page_draws_every_tab(tiny_models, name):
     assert len(at.tabs) == 5
     assert len(at.get("plotly_chart")) == (2 if name == "tiny_semi" else 1), "latent map or class table missing"
     assert len(at.image) >= 2, "manifold / reconstructions missing"
+    assert any("fill the prior: MMD²" in caption.value for caption in at.caption)
     if name == "tiny_aae":
         assert any("pick a semi-supervised or clustering model" in info.value for info in at.info)
     if name == "tiny_semi":
