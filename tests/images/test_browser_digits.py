@@ -28,6 +28,7 @@ def test_explore_draws_map_manifold_style_and_reconstructions(page):
     go(page, "Explore")
     page.locator(".js-plotly-plot").first.wait_for()
     assert page.get_by_text("semi-supervised model").first.is_visible()
+    assert page.get_by_text("How well the codes of these").is_visible()
     for tab in ("Decoder manifold", "Style grid", "Reconstructions"):
         page.get_by_role("tab", name=tab).click()
         settle(page)
