@@ -12,7 +12,6 @@ from torch import nn
 
 from aae_core.exceptions import DataError
 from aae_core.images import CATEGORICAL_MODELS
-from aae_core.latent import median_distance, rbf_mmd2
 
 
 @torch.no_grad()
@@ -86,29 +85,6 @@ def evaluate_image_model(model: nn.Module, prepared, model_name: str) -> dict[st
     if model_name in CATEGORICAL_MODELS and prepared.held_out is not None:
         metrics.update(evaluate_classifier(model, prepared, clustering=model_name == "clustering"))
     return metrics
-
-
-@torch.no_grad()
-def prior_match(model: nn.Module, images: np.ndarray, seed: int = 0) -> dict[str, float]:
-    """How closely the codes of ``images`` (n, pixels) float32 follow the prior, the target of the AAE's
-    regularisation phase (the aggregated posterior q(z) should match p(z); Makhzani et al. 2015, Sec. 2).
-
-    Returns ``mmd2``: the unbiased squared MMD (:func:`aae_core.latent.rbf_mmd2`, Gretton et al. 2012, Eq. 3)
-    between the n codes (the style z of semi-supervised and clustering models) and n prior draws; ``floor``: the
-    same between two independent sets of n prior draws, the value a perfect match scatters around; ``bandwidth``:
-    the RBF bandwidth, the median distance between prior draws. Draws are seeded by ``seed``. Raises DataError
-    for fewer than 2 images.
-    """
-    from aae_core.image_generation import latent_codes
-
-    if len(images) < 2:
-        raise DataError(f"need at least 2 images to compare their codes with the prior, got {len(images)}")
-    codes = torch.as_tensor(latent_codes(model, images))
-    generator = torch.Generator().manual_seed(seed)
-    prior, other = model.prior.sample(len(codes), generator), model.prior.sample(len(codes), generator)
-    bandwidth = median_distance(prior)
-    return {"mmd2": rbf_mmd2(codes, prior, bandwidth), "floor": rbf_mmd2(other, prior, bandwidth),
-            "bandwidth": bandwidth}
 
 
 def logistic_baseline(prepared) -> float:

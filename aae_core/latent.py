@@ -34,7 +34,8 @@ like the shift.
 Two-sample distance
 -------------------
 :func:`rbf_mmd2` is the unbiased squared maximum mean discrepancy with a Gaussian RBF kernel (Gretton et al.
-2012), whose bandwidth :func:`median_distance` sets by the median heuristic: how far codes are from prior draws.
+2012), whose bandwidth :func:`median_distance` sets by the median heuristic; :func:`prior_match` measures with it
+how far codes are from prior draws.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.special import rel_entr
 from scipy.stats import gaussian_kde, norm, wasserstein_distance
 
+from aae_core.exceptions import DataError
 from aae_core.priors import GaussianPrior, MixturePrior, Prior, UniformPrior
 
 METHODS = ("raw", "pca", "umap", "tsne")
@@ -328,3 +330,20 @@ def median_distance(x: torch.Tensor) -> float:
     RBF bandwidth (Gretton et al. 2012, Sec. 8)."""
     distances = torch.pdist(x.double())
     return float(distances.median()) if len(distances) else 1.0
+
+
+def prior_match(prior: Prior, codes: np.ndarray | torch.Tensor, seed: int = 0) -> dict[str, float]:
+    """How closely ``codes`` (n, dim) follow ``prior``, the target of the AAE's regularisation phase (the
+    aggregated posterior q(z) should match p(z); Makhzani et al. 2015, Sec. 2).
+
+    Returns ``mmd2``: :func:`rbf_mmd2` between the n codes and n prior draws; ``floor``: the same between two
+    independent sets of n prior draws, the value a perfect match scatters around; ``bandwidth``: the RBF bandwidth,
+    the median distance between prior draws. Draws are seeded by ``seed``. Raises DataError for fewer than 2 codes.
+    """
+    if len(codes) < 2:
+        raise DataError(f"need the codes of at least 2 images to compare with the prior, got {len(codes)}")
+    generator = torch.Generator().manual_seed(seed)
+    draws, other = prior.sample(len(codes), generator), prior.sample(len(codes), generator)
+    bandwidth = median_distance(draws)
+    return {"mmd2": rbf_mmd2(torch.as_tensor(codes), draws, bandwidth), "floor": rbf_mmd2(other, draws, bandwidth),
+            "bandwidth": bandwidth}

@@ -20,9 +20,9 @@ from aae_core.image_generation import (
     reconstruct,
     style_grid,
 )
-from aae_core.image_metrics import predict, prior_match
+from aae_core.image_metrics import predict
 from aae_core.images import ImageConfig, images_to_show, shipped_image_models
-from aae_core.latent import prior_overlay, project
+from aae_core.latent import prior_match, prior_overlay, project
 from aae_core.models.semisupervised import CategoricalAAE
 from aae_core.registry import load_model
 from dashboard import components
@@ -45,10 +45,10 @@ def images_of(config_json: str, shape: tuple[int, int]):
 
 
 @st.cache_data(show_spinner=False)
-def prior_fit(path: str, modified: float, _images: np.ndarray) -> dict[str, float]:
-    """:func:`aae_core.image_metrics.prior_match` of the model at ``path`` on its shown images, cached per file
-    and modification time (the images follow from the model's config)."""
-    return prior_match(load(path).model, _images)
+def prior_fit(path: str, modified: float, _codes: np.ndarray) -> dict[str, float]:
+    """:func:`aae_core.latent.prior_match` of the model at ``path`` on the codes of its shown images, cached per
+    file and modification time (the images follow from the model's config)."""
+    return prior_match(load(path).model.prior, _codes)
 
 
 def picture(images: np.ndarray, shape, cols: int, caption: str) -> None:
@@ -93,7 +93,7 @@ with latent_tab:
         fig = components.digits_latent_figure(z, y, overlay)
         st.plotly_chart(fig, key="digits_latent_map")
     if z is not None and len(z) >= 2:
-        match = prior_fit(str(models[name]), mtime(models[name]), x)
+        match = prior_fit(str(models[name]), mtime(models[name]), z)
         st.caption(f"How well the codes of these {len(z):,} images fill the prior: MMD² {match['mmd2']:.4f} "
                    f"against as many prior draws, where two sets of prior draws give {match['floor']:.4f} (squared "
                    f"maximum mean discrepancy, RBF kernel of bandwidth {match['bandwidth']:.2g}; 0 is a perfect "

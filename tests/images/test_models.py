@@ -8,8 +8,9 @@ import torch
 
 from aae_core.exceptions import ConfigError, DataError
 from aae_core.image_generation import decode, latent_codes, manifold, mosaic, reconstruct, style_grid
-from aae_core.image_metrics import cluster_accuracy, majority_mapping, prior_match
+from aae_core.image_metrics import cluster_accuracy, majority_mapping
 from aae_core.images import ImageConfig, build_image_model, train_images
+from aae_core.latent import prior_match
 from aae_core.models.image import ImageEncoder, random_affine, random_shift
 from aae_core.registry import load_model
 from tests.images.conftest import tiny_image_config, tiny_train_config
@@ -87,17 +88,17 @@ def test_prior_match_grows_as_the_codes_leave_the_prior():
     last = model.encoder.net[-1]
     with torch.no_grad():
         last.weight.zero_()
-        at_mean = prior_match(model, images)
+        at_mean = prior_match(model.prior, latent_codes(model, images))
         last.bias.fill_(10.0)
-        far = prior_match(model, images)
+        far = prior_match(model.prior, latent_codes(model, images))
     assert abs(at_mean["floor"]) < 0.01 and at_mean["floor"] == far["floor"]  # prior vs prior, same seeded draws
     assert 0.1 < at_mean["mmd2"] < far["mmd2"]  # a point mass at the mean is off, codes 14 sigma away more so
     # far away only E k(p, p') over prior pairs is left, plus 1: p - p' ~ N(0, 2 I_2) and the median bandwidth
     # gives h^2 = 4 ln 2, so E k = (1 + 2 / h^2)^-1
     assert far["mmd2"] == pytest.approx(1 + 1 / (1 + 1 / (2 * np.log(2))), abs=0.02)
-    assert prior_match(model, images) == far  # seeded
+    assert prior_match(model.prior, latent_codes(model, images)) == far  # seeded
     with pytest.raises(DataError, match="at least 2 images"):
-        prior_match(model, images[:1])
+        prior_match(model.prior, latent_codes(model, images[:1]))
 
 
 def test_config_errors():
