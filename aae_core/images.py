@@ -32,6 +32,7 @@ from aae_core.data.images import (
     ImageDataset,
     choose_labelled,
     load_images,
+    neighbour_table,
     stratified_split,
 )
 from aae_core.exceptions import ConfigError
@@ -78,6 +79,7 @@ class ImageConfig:
     logit_norm: bool = True  # batch-normalise the class logits (semi-supervised / clustering; without: collapse)
     logit_scale: float = 1.0  # multiplies the class logits (after logit_norm): softmax temperature 1 / logit_scale
     consistency: float = 0.0  # weight of the q(y|x) agreement between two augmented passes (categorical models)
+    neighbours: int = 0  # k: the consistency phase pairs each image with itself or one of its k nearest; 0: itself
     discriminator_dims: list[int] = field(default_factory=lambda: [1000, 1000])
     prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 5.0})
 
@@ -89,6 +91,10 @@ class ImageConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not self.logit_scale > 0 or not self.consistency >= 0:
             raise ConfigError(f"need logit_scale > 0 and consistency >= 0, got {self.logit_scale}, {self.consistency}")
+        if not isinstance(self.neighbours, int) or self.neighbours < 0:
+            raise ConfigError(f"neighbours must be a whole number >= 0, got {self.neighbours!r}")
+        if self.neighbours and not self.consistency:
+            raise ConfigError("neighbours pairs images for the consistency phase: also set consistency > 0")
         if not isinstance(self.input_shift, int) or self.input_shift < 0:
             raise ConfigError(f"input_shift must be a whole number of pixels >= 0, got {self.input_shift!r}")
         if not 0 <= self.input_rotation <= 180 or not 0 <= self.input_zoom < 1:
@@ -165,15 +171,17 @@ class PreparedImages:
     labelled: np.ndarray | None  # indices into ``train``; None means every training label is used
 
     def dataset(self, cfg: ImageConfig) -> ImageDataset:
-        """Trainer dataset: labels hidden (-1) outside ``labelled``; a labelled minibatch for Sec. 5."""
+        """Trainer dataset: labels hidden (-1) outside ``labelled``; a labelled minibatch for Sec. 5; with
+        ``cfg.neighbours``, the pixel-space neighbour table of the training images for the consistency phase."""
+        pairs = neighbour_table(self.train.images, cfg.neighbours) if cfg.neighbours else None
         if not cfg.uses_labels:
-            return ImageDataset(self.train.images)
+            return ImageDataset(self.train.images, neighbours=pairs)
         labels = self.train.require_labels(f"the {cfg.model} model")
         if self.labelled is not None:
             labels = np.full_like(labels, -1)
             labels[self.labelled] = self.train.labels[self.labelled]
         return ImageDataset(self.train.images, labels,
-                            cfg.labelled_batch_size if cfg.model == "semi-supervised" else 0)
+                            cfg.labelled_batch_size if cfg.model == "semi-supervised" else 0, pairs)
 
     def report(self) -> dict:
         """Counts in the shape of the molecule loaders' report (``rows_read``, ``kept``, ``rejected``)."""

@@ -225,9 +225,13 @@ class ImageDataset:
     labelled_batch_size : when > 0, every batch also carries ``x_labelled`` / ``y_labelled``: that many
         labelled rows drawn with replacement (torch's global generator, so a resumed run draws the
         same), the labelled minibatch of the semi-supervised phase (Makhzani et al. 2015, Sec. 5).
+    neighbours : (n, m) int row indices, e.g. from :func:`neighbour_table`; when given, every batch also
+        carries ``x_pair``: for each row, the row at one of its m entries, drawn uniformly (torch's global
+        generator), the partner of the consistency phase.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray | None = None, labelled_batch_size: int = 0):
+    def __init__(self, images: np.ndarray, labels: np.ndarray | None = None, labelled_batch_size: int = 0,
+                 neighbours: np.ndarray | None = None):
         self.images = torch.as_tensor(images, dtype=torch.float32)
         self.labels = None if labels is None else torch.as_tensor(labels, dtype=torch.long)
         self.labelled = (torch.zeros(0, dtype=torch.long) if self.labels is None
@@ -235,17 +239,40 @@ class ImageDataset:
         if labelled_batch_size and not len(self.labelled):
             raise DataError("a labelled minibatch was asked for, but no image is labelled")
         self.labelled_batch_size = labelled_batch_size
+        self.neighbours = None if neighbours is None else torch.as_tensor(neighbours, dtype=torch.long)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"x": (b, pixels) float, "y": (b,) long (-1 unlabelled; only with labels),
-        "x_labelled": (m, pixels), "y_labelled": (m,)}`` (the last two only with a labelled batch size)."""
+        "x_labelled": (m, pixels), "y_labelled": (m,), "x_pair": (b, pixels)}`` (``x_labelled`` and
+        ``y_labelled`` only with a labelled batch size, ``x_pair`` only with ``neighbours``)."""
         out = {"x": self.images[indices]}
         if self.labels is not None:
             out["y"] = self.labels[indices]
         if self.labelled_batch_size:
             rows = self.labelled[torch.randint(len(self.labelled), (self.labelled_batch_size,))]
             out["x_labelled"], out["y_labelled"] = self.images[rows], self.labels[rows]
+        if self.neighbours is not None:
+            candidates = self.neighbours[indices]
+            pick = torch.randint(candidates.shape[1], (len(candidates),))
+            out["x_pair"] = self.images[candidates[torch.arange(len(candidates)), pick]]
         return out
+
+
+def neighbour_table(images: np.ndarray, k: int) -> np.ndarray:
+    """Each row itself and its ``k`` nearest other rows by Euclidean distance between pixel vectors, (n, k + 1)
+    int64, column 0 the row itself (scikit-learn's ``NearestNeighbors``, exact search).
+
+    Raises
+    ------
+    DataError
+        If there are not more than ``k`` images.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    if len(images) <= k:
+        raise DataError(f"{k} nearest neighbours need more than {k} images, got {len(images)}")
+    others = NearestNeighbors(n_neighbors=k).fit(images).kneighbors(return_distance=False)
+    return np.hstack([np.arange(len(images))[:, None], others]).astype(np.int64)

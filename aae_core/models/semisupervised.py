@@ -39,7 +39,10 @@ class CategoricalAAE(AdversarialAutoencoder):
     consistency : weight of the consistency phase; 0 leaves it out. The encoder's training-time input
         augmentation (noise, shift) and dropout make two passes over one minibatch differ; the phase asks
         q(y|x) to agree between them (the Pi-model of Laine & Aila 2017, arXiv:1610.02242, with the KL
-        divergence and a fixed first pass as in UDA, Xie et al. 2020, arXiv:1904.12848). Not in the paper.
+        divergence and a fixed first pass as in UDA, Xie et al. 2020, arXiv:1904.12848). When the batch
+        carries ``x_pair`` (a near neighbour of each image, or the image itself), the second pass reads it
+        instead: neighbours should share a class, the idea of SCAN (Van Gansbeke et al. 2020,
+        arXiv:2005.12320), there with neighbours in a learned feature space. Not in the paper.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module, prior: Prior,
@@ -86,7 +89,8 @@ class CategoricalAAE(AdversarialAutoencoder):
         """Loss of one phase: ``autoencoder`` (reconstruction, as the base AAE), ``discriminator`` (sum over
         the class and style discriminators), ``generator`` (the encoder fools both), ``supervised``
         (cross-entropy of the class logits on the labelled minibatch), ``consistency`` (``consistency`` x
-        KL(q1 || q2) between q(y|x) of two training-mode passes over the minibatch, q1 held fixed)."""
+        KL(q1 || q2) between q(y|x) of two training-mode passes, q1 over the minibatch and held fixed, q2 over
+        ``x_pair`` where the batch has it, else over the minibatch again)."""
         if phase == "autoencoder":
             return super().forward(batch, phase)
         if phase == "supervised":
@@ -96,7 +100,7 @@ class CategoricalAAE(AdversarialAutoencoder):
         if phase == "consistency":
             with torch.no_grad():
                 target = self.split(batch)[0].float().log_softmax(-1)
-            log_q = self.split(batch)[0].float().log_softmax(-1)
+            log_q = self.split({"x": batch.get("x_pair", batch["x"])})[0].float().log_softmax(-1)
             loss = F.kl_div(log_q, target, log_target=True, reduction="batchmean")
             return {"loss": self.consistency * loss, "consistency": loss}
         if phase == "discriminator":

@@ -93,6 +93,10 @@ with st.form("digits_train_form"):
         consistency = cols[1].number_input(
             "Consistency weight", 0.0, 50.0, 0.0, 1.0, key="digits_train_consistency",
             help="semi-supervised and clustering: q(y|x) must agree between two perturbed passes (5 for clustering)")
+        neighbours = cols[2].number_input(
+            "Neighbour pairs (k)", 0, 50, 0, key="digits_train_neighbours",
+            help="with a consistency weight: the second pass reads the image or one of its k nearest images "
+                 "(in pixels) instead; 5 helps MNIST clustering")
     files = st.file_uploader("Own MNIST-format data (default: the embedded 8x8 digits)", accept_multiple_files=True,
                              key="digits_train_files")
     submitted = st.form_submit_button("Train")
@@ -107,7 +111,7 @@ if submitted and not (job and job.thread.is_alive()):
                           num_labels=int(labels) if labels and family in ("label-prior", "semi-supervised") else None,
                           holdout=0.2 if family in CATEGORICAL_MODELS else 0.0, input_shift=int(shift),
                           input_rotation=float(rotation), input_zoom=float(zoom), input_noise=float(noise),
-                          consistency=float(consistency)).validate()
+                          consistency=float(consistency), neighbours=int(neighbours)).validate()
         train_cfg = TrainConfig(epochs=int(epochs), batch_size=100, seed=int(seed), lr_gamma=1.0, log_every=1,
                                 checkpoint_every=10**9).validate()
     except AAELabError as err:

@@ -14,6 +14,7 @@ from aae_core.data.images import (
     choose_labelled,
     load_images,
     load_npz,
+    neighbour_table,
     read_idx,
     stratified_split,
 )
@@ -128,6 +129,27 @@ def test_dataset_batches_with_labelled_minibatch():
     assert set(batch["y_labelled"].tolist()) <= {3, 5} and batch["x_labelled"].shape == (6, 4)
     with pytest.raises(DataError, match="no image is labelled"):
         ImageDataset(np.eye(2, dtype=np.float32), np.array([-1, -1]), labelled_batch_size=2)
+
+
+def test_neighbour_table_lists_each_row_then_its_nearest_rows():
+    """Points on a line at 0, 1, 3, 7, 15: each one's nearest others are known by hand."""
+    points = np.array([[0.0], [1.0], [3.0], [7.0], [15.0]], dtype=np.float32)
+    table = neighbour_table(points, 2)
+    assert table.dtype == np.int64 and table.shape == (5, 3)
+    np.testing.assert_array_equal(table[:, 0], np.arange(5))
+    assert [set(row[1:]) for row in table.tolist()] == [{1, 2}, {0, 2}, {0, 1}, {1, 2}, {2, 3}]
+    with pytest.raises(DataError, match="2 nearest neighbours need more than 2 images, got 2"):
+        neighbour_table(points[:2], 2)
+
+
+def test_dataset_pairs_each_row_with_one_of_its_neighbours():
+    images = np.eye(4, dtype=np.float32)
+    table = np.array([[0, 1], [1, 0], [2, 3], [3, 2]])
+    dataset = ImageDataset(images, neighbours=table)
+    torch.manual_seed(0)
+    seen = {tuple(dataset.batch(torch.tensor([0, 2]))["x_pair"].argmax(1).tolist()) for _ in range(40)}
+    assert seen == {(0, 2), (0, 3), (1, 2), (1, 3)}  # row 0 pairs with 0 or 1, row 2 with 2 or 3, all four seen
+    assert "x_pair" not in ImageDataset(images).batch(torch.tensor([0]))
 
 
 def test_gzip_idx_written_by_hand_matches_mnist_layout(tmp_path):

@@ -242,6 +242,32 @@ def test_consistency_phase_is_kl_between_two_augmented_passes():
     assert "consistency" not in build_image_model(ImageConfig(model="clustering", hidden_dim=16), 64).phases(False)
 
 
+def test_consistency_phase_reads_the_pair_when_the_batch_has_one():
+    """With ``x_pair`` the second pass reads it: in eval mode (no augmentation) the loss is KL(q(x) || q(pair)),
+    zero when each image is its own pair."""
+    cfg = ImageConfig(model="clustering", num_classes=4, latent_dim=2, hidden_dim=16, consistency=1.0)
+    torch.manual_seed(0)
+    model, x, pair = build_image_model(cfg, 64).eval(), torch.rand(30, 64), torch.rand(30, 64)
+    q1, q2 = model.classify({"x": x}), model.classify({"x": pair})
+    expected = (q1 * (q1.log() - q2.log())).sum(-1).mean()
+    torch.testing.assert_close(model({"x": x, "x_pair": pair}, "consistency")["consistency"], expected)
+    assert expected > 1e-4
+    assert model({"x": x, "x_pair": x.clone()}, "consistency")["consistency"].abs() < 1e-6
+
+
+def test_neighbour_pairs_need_consistency_and_train(tmp_path):
+    with pytest.raises(ConfigError, match="also set consistency > 0"):
+        ImageConfig(model="clustering", neighbours=5).validate()
+    with pytest.raises(ConfigError, match="neighbours must be a whole number >= 0"):
+        ImageConfig(model="clustering", neighbours=-1, consistency=1.0).validate()
+    cfg = tiny_image_config(model="clustering", num_classes=4, holdout=20, consistency=1.0, neighbours=3)
+    history, _, prepared = train_images(cfg, tiny_train_config(epochs=2), tmp_path / "m.safetensors")
+    assert all(np.isfinite(record["consistency"]) for record in history.steps)
+    batch = prepared.dataset(cfg).batch(torch.arange(10))
+    assert batch["x_pair"].shape == batch["x"].shape
+    assert load_model(tmp_path / "m.safetensors").config.neighbours == 3
+
+
 def test_consistency_model_trains_and_reloads(tmp_path):
     cfg = tiny_image_config(model="semi-supervised", num_labels=20, latent_dim=3, holdout=20, input_noise=0.2,
                             consistency=1.0)

@@ -125,11 +125,12 @@ def test_train_page_trains_in_a_worker_thread():
 def test_train_page_clustering_with_the_bench_options():
     """Clustering from the app gets batch-normalised logits (as in the bench) and the perturbation options."""
     at = submit_training(model="clustering", clusters=4, hidden=16, epochs=1, shift=1, rotation=15.0, zoom=0.1,
-                         noise=0.2, consistency=5.0)
+                         noise=0.2, consistency=5.0, neighbours=5)
     assert_clean(at)
     job = at.session_state["digits_job"]
     config = load_model(job.path).config
     assert (config.logit_norm, config.input_shift, config.input_noise, config.consistency) == (True, 1, 0.2, 5.0)
+    assert config.neighbours == 5
     assert (config.input_rotation, config.input_zoom) == (15.0, 0.1)
     assert "held_out_cluster_accuracy" in job.metrics
 
@@ -141,6 +142,9 @@ def test_train_page_shows_errors_not_tracebacks():
     at = submit_training(model="aae", hidden=16, epochs=1, consistency=1.0)
     assert not at.exception
     assert "consistency applies to semi-supervised and clustering" in at.error[0].value
+    at = submit_training(model="clustering", hidden=16, epochs=1, neighbours=5)
+    assert not at.exception
+    assert "also set consistency > 0" in at.error[0].value
 
 
 def test_accuracy_page_baseline():
