@@ -38,7 +38,7 @@ from aae_core.data.images import (
 from aae_core.exceptions import ConfigError
 from aae_core.models.aae import AdversarialAutoencoder
 from aae_core.models.discriminator import Discriminator
-from aae_core.models.image import ImageDecoder, ImageEncoder
+from aae_core.models.image import ImageDecoder, ImageEncoder, deskew
 from aae_core.models.label_prior import LabelPriorAAE
 from aae_core.models.semisupervised import CategoricalAAE
 from aae_core.priors import make_prior
@@ -76,6 +76,7 @@ class ImageConfig:
     input_shift: int = 0  # max random translation (pixels) of the encoder's input while training; 0: off
     input_rotation: float = 0.0  # max random rotation (degrees) of the encoder's input while training; 0: off
     input_zoom: float = 0.0  # max random zoom (fraction of the size) of the encoder's input while training; 0: off
+    deskew: bool = False  # the encoder reads each image straightened (centred, shear undone), in training and use
     logit_norm: bool = True  # batch-normalise the class logits (semi-supervised / clustering; without: collapse)
     logit_scale: float = 1.0  # multiplies the class logits (after logit_norm): softmax temperature 1 / logit_scale
     consistency: float = 0.0  # weight of the q(y|x) agreement between two augmented passes (categorical models)
@@ -117,7 +118,7 @@ class ImageConfig:
 # -- model families --------------------------------------------------------------------------------
 def _encoder(cfg: ImageConfig, pixels: int, out_dim: int, shape: tuple[int, int] | None) -> ImageEncoder:
     return ImageEncoder(pixels, cfg.hidden_dim, cfg.num_layers, out_dim, cfg.dropout, cfg.input_noise,
-                        cfg.input_shift, shape, cfg.input_rotation, cfg.input_zoom)
+                        cfg.input_shift, shape, cfg.input_rotation, cfg.input_zoom, cfg.deskew)
 
 
 def _aae(cfg: ImageConfig, pixels: int, shape: tuple[int, int] | None) -> AdversarialAutoencoder:
@@ -172,8 +173,14 @@ class PreparedImages:
 
     def dataset(self, cfg: ImageConfig) -> ImageDataset:
         """Trainer dataset: labels hidden (-1) outside ``labelled``; a labelled minibatch for Sec. 5; with
-        ``cfg.neighbours``, the pixel-space neighbour table of the training images for the consistency phase."""
-        pairs = neighbour_table(self.train.images, cfg.neighbours) if cfg.neighbours else None
+        ``cfg.neighbours``, the neighbour table of the training images as the encoder reads them (deskewed when
+        ``cfg.deskew``) for the consistency phase."""
+        pairs = None
+        if cfg.neighbours:
+            images = self.train.images
+            if cfg.deskew:
+                images = deskew(torch.as_tensor(images), tuple(self.train.shape)).numpy()
+            pairs = neighbour_table(images, cfg.neighbours)
         if not cfg.uses_labels:
             return ImageDataset(self.train.images, neighbours=pairs)
         labels = self.train.require_labels(f"the {cfg.model} model")

@@ -262,8 +262,8 @@ class ImageDataset:
 
 
 def neighbour_table(images: np.ndarray, k: int) -> np.ndarray:
-    """Each row itself and its ``k`` nearest other rows by Euclidean distance between pixel vectors, (n, k + 1)
-    int64, column 0 the row itself (scikit-learn's ``NearestNeighbors``, exact search).
+    """Each row of ``images`` (n, pixels) itself and its ``k`` nearest other rows by cosine distance between pixel
+    vectors, (n, k + 1) int64, column 0 the row itself (scikit-learn's ``NearestNeighbors``, exact search).
 
     Raises
     ------
@@ -274,5 +274,5 @@ def neighbour_table(images: np.ndarray, k: int) -> np.ndarray:
 
     if len(images) <= k:
         raise DataError(f"{k} nearest neighbours need more than {k} images, got {len(images)}")
-    others = NearestNeighbors(n_neighbors=k).fit(images).kneighbors(return_distance=False)
+    others = NearestNeighbors(n_neighbors=k, metric="cosine").fit(images).kneighbors(return_distance=False)
     return np.hstack([np.arange(len(images))[:, None], others]).astype(np.int64)

@@ -97,6 +97,8 @@ with st.form("digits_train_form"):
             "Neighbour pairs (k)", 0, 50, 0, key="digits_train_neighbours",
             help="with a consistency weight: the second pass reads the image or one of its k nearest images "
                  "(in pixels) instead; 5 helps MNIST clustering")
+        straighten = cols[0].checkbox("Deskew", key="digits_train_deskew",
+                                      help="the encoder reads each digit centred and with its slant undone")
     files = st.file_uploader("Own MNIST-format data (default: the embedded 8x8 digits)", accept_multiple_files=True,
                              key="digits_train_files")
     submitted = st.form_submit_button("Train")
@@ -111,7 +113,8 @@ if submitted and not (job and job.thread.is_alive()):
                           num_labels=int(labels) if labels and family in ("label-prior", "semi-supervised") else None,
                           holdout=0.2 if family in CATEGORICAL_MODELS else 0.0, input_shift=int(shift),
                           input_rotation=float(rotation), input_zoom=float(zoom), input_noise=float(noise),
-                          consistency=float(consistency), neighbours=int(neighbours)).validate()
+                          consistency=float(consistency), neighbours=int(neighbours),
+                          deskew=bool(straighten)).validate()
         train_cfg = TrainConfig(epochs=int(epochs), batch_size=100, seed=int(seed), lr_gamma=1.0, log_every=1,
                                 checkpoint_every=10**9).validate()
     except AAELabError as err:

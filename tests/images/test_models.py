@@ -11,7 +11,7 @@ from aae_core.image_generation import decode, latent_codes, manifold, mosaic, re
 from aae_core.image_metrics import cluster_accuracy, majority_mapping
 from aae_core.images import ImageConfig, build_image_model, train_images
 from aae_core.latent import prior_match
-from aae_core.models.image import ImageEncoder, random_affine, random_shift
+from aae_core.models.image import ImageEncoder, deskew, random_affine, random_shift
 from aae_core.registry import load_model
 from tests.images.conftest import tiny_image_config, tiny_train_config
 
@@ -194,6 +194,35 @@ def test_random_affine_rotates_zooms_and_shifts_within_bounds():
     assert ((centre - centre.round()).abs() > 0.1).any()  # not only whole pixels
 
 
+def test_deskew_centres_and_straightens_a_leaning_stroke():
+    """A stroke leaning by 0.5 pixel per row, off centre, comes back upright (row-column covariance near 0) and
+    centred; an upright centred bar and a blank image come back as they were."""
+    size = 21
+    rows, cols = torch.meshgrid(torch.arange(size) - 10, torch.arange(size) - 10, indexing="ij")
+    leaning = (((cols - 3 - 0.5 * rows).abs() <= 1) & (rows.abs() <= 7)).float()
+    upright = ((cols.abs() <= 1) & (rows.abs() <= 7)).float()
+
+    def lean(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _, centre, _ = _moments(images)
+        dx, dy = cols - centre[:, :1, None], rows - centre[:, 1:, None]
+        return centre, (images * dx * dy).sum((1, 2)) / (images * dy * dy).sum((1, 2))
+
+    before, after = (images.view(1, size, size) for images in (leaning, deskew(leaning.view(1, -1), (size, size))))
+    assert lean(before)[1].item() == pytest.approx(0.5, abs=0.05) and lean(before)[0][0, 0] > 2.5
+    centre, slope = lean(after)
+    assert slope.abs().item() < 0.03 and centre.abs().max() < 0.1
+    torch.testing.assert_close(deskew(upright.view(1, -1), (size, size)), upright.view(1, -1), atol=1e-5, rtol=0)
+    assert deskew(torch.zeros(2, 64), (8, 8)).abs().max() == 0
+
+
+def test_encoder_deskews_in_training_and_in_use():
+    x = torch.rand(6, 64)
+    encoder = ImageEncoder(64, 16, 1, 4, shape=(8, 8), deskew=True).eval()
+    torch.testing.assert_close(encoder({"x": x}), encoder.net(deskew(x, (8, 8))))
+    with pytest.raises(ValueError, match="need the image shape"):
+        ImageEncoder(64, 16, 1, 4, deskew=True)
+
+
 def test_encoder_warps_its_input_only_while_training():
     x = torch.rand(6, 64)
     encoder = ImageEncoder(64, 16, 1, 4, input_shift=1, shape=(8, 8), input_rotation=10, input_zoom=0.1).eval()
@@ -266,6 +295,9 @@ def test_neighbour_pairs_need_consistency_and_train(tmp_path):
     batch = prepared.dataset(cfg).batch(torch.arange(10))
     assert batch["x_pair"].shape == batch["x"].shape
     assert load_model(tmp_path / "m.safetensors").config.neighbours == 3
+    deskewed = tiny_image_config(model="clustering", num_classes=4, consistency=1.0, neighbours=3, deskew=True)
+    _, model, _ = train_images(deskewed, tiny_train_config(), tmp_path / "d.safetensors")
+    assert model.encoder.deskew and load_model(tmp_path / "d.safetensors").model.encoder.deskew
 
 
 def test_consistency_model_trains_and_reloads(tmp_path):

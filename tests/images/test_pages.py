@@ -104,7 +104,7 @@ def test_explore_page_reports_a_bad_checkpoint(tmp_path):
 def submit_training(**values) -> AppTest:
     at = page("digits_training.py").run()
     for key, value in values.items():
-        kind = "selectbox" if key in ("model", "prior") else "number_input"
+        kind = "selectbox" if key in ("model", "prior") else "checkbox" if key == "deskew" else "number_input"
         getattr(at, kind)(key=f"digits_train_{key}").set_value(value)
     at.button[0].click().run()
     if "digits_job" not in at.session_state:  # the options were refused before training started
@@ -125,12 +125,12 @@ def test_train_page_trains_in_a_worker_thread():
 def test_train_page_clustering_with_the_bench_options():
     """Clustering from the app gets batch-normalised logits (as in the bench) and the perturbation options."""
     at = submit_training(model="clustering", clusters=4, hidden=16, epochs=1, shift=1, rotation=15.0, zoom=0.1,
-                         noise=0.2, consistency=5.0, neighbours=5)
+                         noise=0.2, consistency=5.0, neighbours=5, deskew=True)
     assert_clean(at)
     job = at.session_state["digits_job"]
     config = load_model(job.path).config
     assert (config.logit_norm, config.input_shift, config.input_noise, config.consistency) == (True, 1, 0.2, 5.0)
-    assert config.neighbours == 5
+    assert config.neighbours == 5 and config.deskew
     assert (config.input_rotation, config.input_zoom) == (15.0, 0.1)
     assert "held_out_cluster_accuracy" in job.metrics
 
