@@ -50,6 +50,29 @@ def test_training_runs_and_reports(page):
     shot(page, "digits_training")
 
 
+def test_training_clustering_with_deskew_and_neighbour_pairs(page):
+    """The encoder options reach the trainer from the browser; neighbour pairs without a consistency weight are
+    refused with a message, not a traceback."""
+    go(page, "Training")
+    page.locator("[data-testid='stMain']").get_by_label("Model", exact=True).first.click()
+    page.get_by_role("option").filter(has_text="clustering").first.click()
+    settle(page)
+    page.get_by_label("Epochs", exact=True).fill("1")
+    page.get_by_label("Hidden units", exact=True).fill("16")
+    page.get_by_text("What the encoder reads").click()
+    page.get_by_label("Neighbour pairs (k)", exact=True).fill("5")
+    page.get_by_role("button", name="Train").click()
+    settle(page)
+    assert "also set consistency > 0" in page.locator("[data-testid='stAlertContentError']").inner_text()
+    page.get_by_label("Consistency weight", exact=True).fill("20")
+    page.get_by_text("Deskew", exact=True).click()
+    page.get_by_role("button", name="Train").click()
+    page.get_by_text("The model is listed on the Digits Explore page").wait_for(timeout=180_000)
+    settle(page)
+    assert "held out cluster accuracy" in page.locator("[data-testid='stAlertContentSuccess']").inner_text()
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
 def test_accuracy_baseline(page):
     go(page, "Accuracy")
     assert page.locator("[data-testid='stMetric']").count() == 1
