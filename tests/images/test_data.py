@@ -132,8 +132,10 @@ def test_dataset_batches_with_labelled_minibatch():
 
 
 def test_neighbour_table_lists_each_row_then_its_nearest_rows():
-    """Points on a line at 0, 1, 3, 7, 15: each one's nearest others are known by hand."""
-    points = np.array([[0.0], [1.0], [3.0], [7.0], [15.0]], dtype=np.float32)
+    """Vectors at 0, 10, 30, 70 and 150 degrees with unequal lengths: by cosine distance (the angle, whatever the
+    length) each one's nearest others are known by hand."""
+    angles, lengths = np.deg2rad([0, 10, 30, 70, 150]), np.array([1.0, 5.0, 0.3, 2.0, 7.0])
+    points = (lengths[:, None] * np.stack([np.cos(angles), np.sin(angles)], 1)).astype(np.float32)
     table = neighbour_table(points, 2)
     assert table.dtype == np.int64 and table.shape == (5, 3)
     np.testing.assert_array_equal(table[:, 0], np.arange(5))
