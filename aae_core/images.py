@@ -179,7 +179,7 @@ class PreparedImages:
         if cfg.neighbours:
             images = self.train.images
             if cfg.deskew:
-                images = deskew(torch.as_tensor(images), tuple(self.train.shape)).numpy()
+                images = deskew(torch.as_tensor(images), self.train.shape).numpy()
             pairs = neighbour_table(images, cfg.neighbours)
         if not cfg.uses_labels:
             return ImageDataset(self.train.images, neighbours=pairs)
@@ -188,7 +188,7 @@ class PreparedImages:
             labels = np.full_like(labels, -1)
             labels[self.labelled] = self.train.labels[self.labelled]
         return ImageDataset(self.train.images, labels,
-                            cfg.labelled_batch_size if cfg.model == "semi-supervised" else 0, pairs)
+                            cfg.labelled_batch_size if cfg.model == "semi-supervised" else 0, neighbours=pairs)
 
     def report(self) -> dict:
         """Counts in the shape of the molecule loaders' report (``rows_read``, ``kept``, ``rejected``)."""

@@ -96,7 +96,7 @@ with st.form("digits_train_form"):
         neighbours = cols[2].number_input(
             "Neighbour pairs (k)", 0, 50, 0, key="digits_train_neighbours",
             help="with a consistency weight: the second pass reads the image or one of its k nearest images "
-                 "(in pixels) instead; 5 helps MNIST clustering")
+                 "(cosine distance between the images as the encoder reads them) instead; 5 helps MNIST clustering")
         straighten = cols[0].checkbox("Deskew", key="digits_train_deskew",
                                       help="the encoder reads each digit centred and with its slant undone")
     files = st.file_uploader("Own MNIST-format data (default: the embedded 8x8 digits)", accept_multiple_files=True,
