@@ -93,6 +93,8 @@ class TrainConfig:
     pretrain_epochs: int = 0  # autoencoder-only epochs before adversarial training
     grad_clip: float = 5.0
     lr_gamma: float = 0.7  # StepLR decay of every optimizer each epoch after pretraining
+    lr_milestones: list[int] = field(default_factory=list)  # MultiStepLR: after these epochs (1-based) ...
+    milestone_gamma: float = 0.1  # ... every learning rate is multiplied by this
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "mps"
     autocast: str = "auto"  # "auto" (bf16 on CPUs/GPUs that support it), "bf16", "off"
@@ -108,7 +110,9 @@ class TrainConfig:
         _choice("autocast", self.autocast, AUTOCAST)
         for name in ("epochs", "batch_size", "checkpoint_every", "log_every"):
             _positive(name, getattr(self, name))
-        for name in ("lr", "discriminator_lr", "grad_clip"):
+        if any(not isinstance(m, int) or not 1 <= m < self.epochs for m in self.lr_milestones):
+            raise ConfigError(f"lr_milestones must be epochs in [1, epochs={self.epochs}), got {self.lr_milestones}")
+        for name in ("lr", "discriminator_lr", "grad_clip", "milestone_gamma"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.pretrain_epochs < 0 or self.pretrain_epochs > self.epochs:

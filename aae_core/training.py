@@ -275,10 +275,12 @@ class Trainer:
             record.update(self.monitor(self.model))
             self.model.train()
         self.history.epochs.append(record)
-        if state.epoch >= self.config.pretrain_epochs:
-            for optimizer in self.optimizers.values():
-                for group in optimizer.param_groups:
-                    group["lr"] *= self.config.lr_gamma
+        factor = self.config.lr_gamma if state.epoch >= self.config.pretrain_epochs else 1.0
+        if state.epoch + 1 in self.config.lr_milestones:
+            factor *= self.config.milestone_gamma
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] *= factor
         state.epoch, state.batch_in_epoch, state.elapsed_s = state.epoch + 1, 0, record["time_s"]
         self._emit("epoch", record)
         self.save()

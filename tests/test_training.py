@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from aae_core.checkpoints import load_checkpoint
-from aae_core.exceptions import CheckpointError, TrainingError
+from aae_core.exceptions import CheckpointError, ConfigError, TrainingError
 from aae_core.pipeline import prepare_data, resume_molecules, train_molecules
 from aae_core.registry import build_model
 from aae_core.training import Trainer, use_bf16
@@ -173,3 +173,12 @@ def test_init_from_starts_at_the_checkpoint_weights_and_checks_the_architecture(
     digits = next(Path(__file__).resolve().parents[1].glob("checkpoints/digits_*.safetensors"))
     with pytest.raises(CheckpointError, match="image model"):
         train_molecules(model_config, tiny_train_config(init_from=str(digits)), tmp_path / "wrong.safetensors")
+
+
+def test_lr_milestones_multiply_every_rate_after_their_epoch(tmp_path, model_config):
+    history = train_molecules(model_config, tiny_train_config(epochs=4, lr_gamma=1.0, lr_milestones=[2, 3],
+                                                              milestone_gamma=0.5), tmp_path / "m.safetensors")
+    rates = [record["lr"] for record in history.epochs]  # the rate each epoch ran with
+    assert rates == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4])
+    with pytest.raises(ConfigError, match="lr_milestones"):
+        tiny_train_config(epochs=4, lr_milestones=[4]).validate()
