@@ -81,13 +81,16 @@ class ImageConfig:
     logit_scale: float = 1.0  # multiplies the class logits (after logit_norm): softmax temperature 1 / logit_scale
     consistency: float = 0.0  # weight of the q(y|x) agreement between two augmented passes (categorical models)
     neighbours: int = 0  # k: the consistency phase pairs each image with itself or one of its k nearest; 0: itself
+    restarts: int = 1  # candidates trained for restart_epochs; the lowest-loss one goes on (see train_images)
+    restart_epochs: int = 20
     discriminator_dims: list[int] = field(default_factory=lambda: [1000, 1000])
     prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 5.0})
 
     def validate(self) -> ImageConfig:
         if self.model not in IMAGE_MODELS:
             raise ConfigError(f"model={self.model!r} is not an image model; choose one of {sorted(IMAGE_MODELS)}")
-        for name in ("latent_dim", "num_classes", "hidden_dim", "num_layers", "labelled_batch_size"):
+        for name in ("latent_dim", "num_classes", "hidden_dim", "num_layers", "labelled_batch_size", "restarts",
+                     "restart_epochs"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not self.logit_scale > 0 or not self.consistency >= 0:
@@ -230,19 +233,68 @@ def train_images(cfg: ImageConfig, train_cfg: TrainConfig, out: str | Path, card
                  ) -> tuple[History, nn.Module, PreparedImages]:
     """Train a new image model and write its checkpoint (meta ``modality: "images"``) to ``out``.
 
-    Returns the history, the trained model and the data it saw (for evaluation).
+    With ``cfg.restarts`` > 1, candidates seeded ``seed``, ``seed + 1000``, ... first train for
+    ``cfg.restart_epochs`` epochs each; the one with the lowest training objective in its last epoch
+    (reconstruction + ``consistency`` x consistency loss, no labels involved) is continued to ``epochs`` and the
+    others are deleted; the card's ``restarts`` lists every candidate's seed and objective. Picking the
+    lowest-loss of several randomly started clusterings is k-means' ``n_init`` and the head selection of IIC
+    (Ji et al. 2019) and SCAN (Van Gansbeke et al. 2020). Returns the history, the trained model and the data
+    it saw (for evaluation).
+
+    Raises
+    ------
+    ConfigError
+        If ``restart_epochs`` >= ``epochs`` while ``restarts`` > 1.
     """
     seed_everything(train_cfg.seed)
     prepared = prepare_images(cfg.validate())
+    if cfg.restarts > 1 and cfg.restart_epochs >= train_cfg.epochs:
+        raise ConfigError(f"restart_epochs={cfg.restart_epochs} leaves nothing to continue: it must be below "
+                          f"epochs={train_cfg.epochs}")
     for callback in callbacks or []:
         callback("data", prepared.report())
-    model = build_image_model(cfg, int(np.prod(prepared.train.shape)), tuple(prepared.train.shape))
     meta = {"modality": MODALITY, "image_config": to_dict(cfg), "image_shape": list(prepared.train.shape),
-            "data_report": prepared.report(), "card": card or {},
+            "data_report": prepared.report(), "card": dict(card or {}),
             "labelled_indices": None if prepared.labelled is None else prepared.labelled.tolist()}
-    trainer = Trainer(model, prepared.dataset(cfg), replace(train_cfg, data=cfg.data).validate(), meta, out,
-                      accuracy_monitor(cfg, prepared), callbacks, stop_event)
+    model, dataset = _new_model(cfg, prepared), prepared.dataset(cfg)
+    train_cfg = replace(train_cfg, data=cfg.data).validate()
+    if cfg.restarts > 1:
+        train_cfg = _best_restart(cfg, train_cfg, prepared, dataset, meta, Path(out), callbacks, stop_event)
+    trainer = Trainer(model, dataset, train_cfg, meta, out, accuracy_monitor(cfg, prepared), callbacks, stop_event)
+    if cfg.restarts > 1:
+        trainer.resume()  # the chosen candidate's weights, optimizer and RNG state
     return trainer.fit(), model, prepared
+
+
+def _new_model(cfg: ImageConfig, prepared: PreparedImages) -> nn.Module:
+    return build_image_model(cfg, int(np.prod(prepared.train.shape)), tuple(prepared.train.shape))
+
+
+def _best_restart(cfg: ImageConfig, train_cfg: TrainConfig, prepared: PreparedImages, dataset, meta: dict,
+                  out: Path, callbacks: list[Callback] | None, stop_event: threading.Event | None) -> TrainConfig:
+    """Train the restart candidates (see :func:`train_images`), move the best one's checkpoint to ``out``; returns
+    its train config (the candidate's seed, all epochs)."""
+    scores: dict[int, float] = {}
+    for index in range(cfg.restarts):
+        seed = train_cfg.seed + 1000 * index
+        seed_everything(seed)
+        model = _new_model(cfg, prepared)
+        path = out.with_name(f"{out.stem}.restart{index}{out.suffix}")
+        history = Trainer(model, dataset, replace(train_cfg, seed=seed, epochs=cfg.restart_epochs), meta, path,
+                          accuracy_monitor(cfg, prepared), callbacks, stop_event).fit()
+        last = history.epochs[-1] if history.epochs else {}
+        scores[seed] = last.get("reconstruction", float("inf")) + cfg.consistency * last.get("consistency", 0.0)
+        if stop_event is not None and stop_event.is_set():
+            break
+    best = min(scores, key=scores.get)
+    for index, seed in enumerate(scores):
+        path = out.with_name(f"{out.stem}.restart{index}{out.suffix}")
+        if seed == best:
+            path.replace(out)
+        else:
+            path.unlink(missing_ok=True)
+    meta["card"]["restarts"] = [{"seed": seed, "objective": round(score, 5)} for seed, score in scores.items()]
+    return replace(train_cfg, seed=best)
 
 
 def images_to_show(cfg: ImageConfig, shape: tuple[int, int]) -> tuple[ImageData, str | None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -306,3 +308,21 @@ def test_consistency_model_trains_and_reloads(tmp_path):
     history, _, _ = train_images(cfg, tiny_train_config(epochs=2), tmp_path / "m.safetensors")
     assert all(np.isfinite(record["consistency"]) for record in history.steps)
     assert load_model(tmp_path / "m.safetensors").config.consistency == 1.0
+
+
+def test_restarts_continue_the_lowest_loss_candidate_as_if_trained_alone(tmp_path):
+    cfg = tiny_image_config(model="clustering", num_classes=4, holdout=20, consistency=1.0, restarts=3,
+                            restart_epochs=1)
+    history, _, _ = train_images(cfg, tiny_train_config(epochs=3, seed=3), tmp_path / "m.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]  # the other candidates are gone
+    meta = load_model(tmp_path / "m.safetensors").meta
+    candidates = {c["seed"]: c["objective"] for c in meta["card"]["restarts"]}
+    assert list(candidates) == [3, 1003, 2003] and len(set(candidates.values())) == 3
+    chosen = meta["train_config"]["seed"]
+    assert candidates[chosen] == min(candidates.values()) and chosen != 3  # seed 3 happens to lose here
+    alone, _, _ = train_images(replace(cfg, restarts=1), tiny_train_config(epochs=3, seed=chosen),
+                               tmp_path / "alone.safetensors")
+    without_time = [[{k: v for k, v in r.items() if k != "time_s"} for r in h.epochs] for h in (history, alone)]
+    assert len(history.epochs) == 3 and without_time[0] == without_time[1]
+    with pytest.raises(ConfigError, match="restart_epochs=3 leaves nothing to continue"):
+        train_images(replace(cfg, restart_epochs=3), tiny_train_config(epochs=3), tmp_path / "x.safetensors")
