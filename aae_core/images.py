@@ -274,26 +274,26 @@ def _best_restart(cfg: ImageConfig, train_cfg: TrainConfig, prepared: PreparedIm
                   out: Path, callbacks: list[Callback] | None, stop_event: threading.Event | None) -> TrainConfig:
     """Train the restart candidates (see :func:`train_images`), move the best one's checkpoint to ``out``; returns
     its train config (the candidate's seed, all epochs)."""
-    scores: dict[int, float] = {}
+    candidates: dict[int, tuple[Path, float]] = {}  # seed -> (checkpoint, objective)
     for index in range(cfg.restarts):
         seed = train_cfg.seed + 1000 * index
         seed_everything(seed)
-        model = _new_model(cfg, prepared)
         path = out.with_name(f"{out.stem}.restart{index}{out.suffix}")
-        history = Trainer(model, dataset, replace(train_cfg, seed=seed, epochs=cfg.restart_epochs), meta, path,
-                          accuracy_monitor(cfg, prepared), callbacks, stop_event).fit()
+        history = Trainer(_new_model(cfg, prepared), dataset, replace(train_cfg, seed=seed, epochs=cfg.restart_epochs),
+                          meta, path, accuracy_monitor(cfg, prepared), callbacks, stop_event).fit()
         last = history.epochs[-1] if history.epochs else {}
-        scores[seed] = last.get("reconstruction", float("inf")) + cfg.consistency * last.get("consistency", 0.0)
+        objective = last.get("reconstruction", float("inf")) + cfg.consistency * last.get("consistency", 0.0)
+        candidates[seed] = (path, objective)
         if stop_event is not None and stop_event.is_set():
             break
-    best = min(scores, key=scores.get)
-    for index, seed in enumerate(scores):
-        path = out.with_name(f"{out.stem}.restart{index}{out.suffix}")
+    best = min(candidates, key=lambda seed: candidates[seed][1])
+    for seed, (path, _) in candidates.items():
         if seed == best:
             path.replace(out)
         else:
             path.unlink(missing_ok=True)
-    meta["card"]["restarts"] = [{"seed": seed, "objective": round(score, 5)} for seed, score in scores.items()]
+    meta["card"]["restarts"] = [{"seed": seed, "objective": round(objective, 5)}
+                                for seed, (_, objective) in candidates.items()]
     return replace(train_cfg, seed=best)
 
 

@@ -92,7 +92,8 @@ with st.form("digits_train_form"):
         noise = cols[0].number_input("Input noise (std)", 0.0, 1.0, 0.0, 0.05, key="digits_train_noise")
         consistency = cols[1].number_input(
             "Consistency weight", 0.0, 50.0, 0.0, 1.0, key="digits_train_consistency",
-            help="semi-supervised and clustering: q(y|x) must agree between two perturbed passes (5 for clustering)")
+            help="semi-supervised and clustering: q(y|x) must agree between two perturbed passes "
+                 "(20 in the shipped clustering model)")
         neighbours = cols[2].number_input(
             "Neighbour pairs (k)", 0, 50, 0, key="digits_train_neighbours",
             help="with a consistency weight: the second pass reads the image or one of its k nearest images "
