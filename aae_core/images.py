@@ -246,11 +246,9 @@ def train_images(cfg: ImageConfig, train_cfg: TrainConfig, out: str | Path, card
     ConfigError
         If ``restart_epochs`` >= ``epochs`` while ``restarts`` > 1.
     """
+    check_restarts(cfg, train_cfg)
     seed_everything(train_cfg.seed)
     prepared = prepare_images(cfg.validate())
-    if cfg.restarts > 1 and cfg.restart_epochs >= train_cfg.epochs:
-        raise ConfigError(f"restart_epochs={cfg.restart_epochs} leaves nothing to continue: it must be below "
-                          f"epochs={train_cfg.epochs}")
     for callback in callbacks or []:
         callback("data", prepared.report())
     meta = {"modality": MODALITY, "image_config": to_dict(cfg), "image_shape": list(prepared.train.shape),
@@ -264,6 +262,21 @@ def train_images(cfg: ImageConfig, train_cfg: TrainConfig, out: str | Path, card
     if cfg.restarts > 1:
         trainer.resume()  # the chosen candidate's weights, optimizer and RNG state
     return trainer.fit(), model, prepared
+
+
+def check_restarts(cfg: ImageConfig, train_cfg: TrainConfig) -> None:
+    """Raise ConfigError if ``cfg.restarts`` > 1 and ``cfg.restart_epochs`` >= ``train_cfg.epochs`` (the chosen
+    candidate would have nothing left to continue)."""
+    if cfg.restarts > 1 and cfg.restart_epochs >= train_cfg.epochs:
+        raise ConfigError(f"restart_epochs={cfg.restart_epochs} leaves nothing to continue: it must be below "
+                          f"epochs={train_cfg.epochs}")
+
+
+def planned_epochs(cfg: ImageConfig, train_cfg: TrainConfig) -> int:
+    """Epochs :func:`train_images` will run in all: every restart candidate's, then the rest of the chosen one's."""
+    if cfg.restarts == 1:
+        return train_cfg.epochs
+    return cfg.restarts * cfg.restart_epochs + train_cfg.epochs - cfg.restart_epochs
 
 
 def _new_model(cfg: ImageConfig, prepared: PreparedImages) -> nn.Module:

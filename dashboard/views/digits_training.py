@@ -16,7 +16,14 @@ from aae_core.checkpoints import finish_checkpoint
 from aae_core.config import TrainConfig
 from aae_core.exceptions import AAELabError
 from aae_core.image_metrics import evaluate_image_model
-from aae_core.images import CATEGORICAL_MODELS, IMAGE_MODELS, ImageConfig, train_images
+from aae_core.images import (
+    CATEGORICAL_MODELS,
+    IMAGE_MODELS,
+    ImageConfig,
+    check_restarts,
+    planned_epochs,
+    train_images,
+)
 from dashboard import components
 
 PRIORS = {"gaussian": {"name": "gaussian", "sigma": 5.0}, "mixture": {"name": "mixture", "k": 10},
@@ -37,14 +44,18 @@ class Job:
     thread: threading.Thread | None = None
 
     def record(self, event: str, record: dict) -> None:
-        if event in ("step", "epoch"):
-            (self.steps if event == "step" else self.epochs).append(record)
+        """Keep step and epoch records; steps are renumbered to run on across restart candidates."""
+        if event == "step":
+            self.steps.append({**record, "step": len(self.steps) + 1})
+        elif event == "epoch":
+            self.epochs.append(record)
 
     def run(self, cfg: ImageConfig, train_cfg: TrainConfig) -> None:
         started = time.perf_counter()
         try:
-            history, model, prepared = train_images(cfg, train_cfg, self.path, {"name": Path(self.path).stem},
-                                                    [self.record], self.stop)
+            card = {"name": Path(self.path).stem, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                    "command": "trained in the dashboard (Digits: train)"}
+            history, model, prepared = train_images(cfg, train_cfg, self.path, card, [self.record], self.stop)
             self.metrics = evaluate_image_model(model, prepared, cfg.model)
             finish_checkpoint(self.path, {"wall_s": round(time.perf_counter() - started, 1), "metrics": self.metrics,
                                           "epochs_done": len(history.epochs)})
@@ -100,6 +111,15 @@ with st.form("digits_train_form"):
                  "(cosine distance between the images as the encoder reads them) instead; 5 helps MNIST clustering")
         straighten = cols[0].checkbox("Deskew", key="digits_train_deskew",
                                       help="the encoder reads each digit centred and with its slant undone")
+        restarts = cols[1].number_input(
+            "Restarts", 1, 10, 1, key="digits_train_restarts",
+            help="train this many candidates for the restart epochs and continue the one with the lowest "
+                 "reconstruction + consistency loss (no labels used); 4 in the shipped clustering model")
+        restart_epochs = cols[2].number_input("Restart epochs", 1, 999, 20, key="digits_train_restart_epochs",
+                                              help="epochs each restart candidate trains; below Epochs")
+        milestone = cols[0].number_input(
+            "Learning rate x0.1 after epoch (0 = never)", 0, 999, 0, key="digits_train_milestone",
+            help="every learning rate drops tenfold after this epoch; 120 of 150 in the shipped clustering model")
     files = st.file_uploader("Own MNIST-format data (default: the embedded 8x8 digits)", accept_multiple_files=True,
                              key="digits_train_files")
     submitted = st.form_submit_button("Train")
@@ -115,14 +135,16 @@ if submitted and not (job and job.thread.is_alive()):
                           holdout=0.2 if family in CATEGORICAL_MODELS else 0.0, input_shift=int(shift),
                           input_rotation=float(rotation), input_zoom=float(zoom), input_noise=float(noise),
                           consistency=float(consistency), neighbours=int(neighbours),
-                          deskew=bool(straighten)).validate()
+                          deskew=bool(straighten), restarts=int(restarts),
+                          restart_epochs=int(restart_epochs)).validate()
         train_cfg = TrainConfig(epochs=int(epochs), batch_size=100, seed=int(seed), lr_gamma=1.0, log_every=1,
-                                checkpoint_every=10**9).validate()
+                                checkpoint_every=10**9, lr_milestones=[int(milestone)] if milestone else []).validate()
+        check_restarts(cfg, train_cfg)
     except AAELabError as err:
         st.error(f"Cannot train: {err}")
         st.stop()
     job = Job(str(Path(tempfile.mkdtemp(prefix="aae-digits-")) / f"digits_session_{family}.safetensors"),
-              int(epochs))
+              planned_epochs(cfg, train_cfg))
     job.thread = threading.Thread(target=job.run, args=(cfg, train_cfg), daemon=True)
     job.thread.start()
     st.session_state["digits_job"] = job
@@ -139,8 +161,9 @@ def progress() -> None:
         job.stop.set()
     if job.steps:
         last = job.steps[-1]
-        st.progress(min(1.0, (last["epoch"] + last["batch"] / last["batches"]) / job.total_epochs),
-                    text=f"epoch {last['epoch'] + 1}, batch {last['batch']}/{last['batches']}")
+        st.progress(min(1.0, (len(job.epochs) + last["batch"] / last["batches"]) / job.total_epochs),
+                    text=f"epoch {last['epoch'] + 1}, batch {last['batch']}/{last['batches']} "
+                         f"({len(job.epochs)} of {job.total_epochs} epochs done)")
         terms = pd.DataFrame(job.steps).drop(columns=["epoch", "batch", "batches", "time_s"]).set_index("step")
         st.line_chart(terms)
     if job.epochs:

@@ -135,6 +135,21 @@ def test_train_page_clustering_with_the_bench_options():
     assert "held_out_cluster_accuracy" in job.metrics
 
 
+def test_train_page_restarts_and_lowers_the_learning_rate():
+    """Restart candidates then the chosen one run on one progress bar and one loss chart; the card says where the
+    model came from."""
+    at = submit_training(model="clustering", clusters=4, hidden=16, epochs=3, consistency=1.0, restarts=2,
+                         restart_epochs=1, milestone=2)
+    assert_clean(at)
+    job = at.session_state["digits_job"]
+    assert job.total_epochs == len(job.epochs) == 2 * 1 + 2
+    assert [s["step"] for s in job.steps] == list(range(1, len(job.steps) + 1))
+    meta = load_model(job.path).meta
+    assert len(meta["card"]["restarts"]) == 2 and meta["card"]["command"].startswith("trained in the dashboard")
+    assert meta["train_config"]["lr_milestones"] == [2]
+    assert job.epochs[-1]["lr"] == pytest.approx(0.1 * job.epochs[0]["lr"])
+
+
 def test_train_page_shows_errors_not_tracebacks():
     at = submit_training(model="label-prior", labels=15, hidden=16, epochs=1)
     assert not at.exception
@@ -145,6 +160,9 @@ def test_train_page_shows_errors_not_tracebacks():
     at = submit_training(model="clustering", hidden=16, epochs=1, neighbours=5)
     assert not at.exception
     assert "also set consistency > 0" in at.error[0].value
+    at = submit_training(model="clustering", hidden=16, epochs=2, restarts=2, restart_epochs=2)
+    assert not at.exception
+    assert "leaves nothing to continue" in at.error[0].value
 
 
 def test_accuracy_page_baseline():
