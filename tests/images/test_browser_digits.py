@@ -51,8 +51,8 @@ def test_training_runs_and_reports(page):
 
 
 def test_training_clustering_with_deskew_and_neighbour_pairs(page):
-    """The encoder options reach the trainer from the browser; neighbour pairs without a consistency weight are
-    refused with a message, not a traceback."""
+    """The encoder and restart options reach the trainer from the browser; neighbour pairs without a consistency
+    weight are refused with a message, not a traceback."""
     go(page, "Training")
     page.locator("[data-testid='stMain']").get_by_label("Model", exact=True).first.click()
     page.get_by_role("option").filter(has_text="clustering").first.click()
@@ -66,10 +66,14 @@ def test_training_clustering_with_deskew_and_neighbour_pairs(page):
     assert "also set consistency > 0" in page.locator("[data-testid='stAlertContentError']").inner_text()
     page.get_by_label("Consistency weight", exact=True).fill("20")
     page.get_by_text("Deskew", exact=True).click()
+    page.get_by_label("Epochs", exact=True).fill("2")
+    page.get_by_label("Restarts", exact=True).fill("2")
+    page.get_by_label("Restart epochs", exact=True).fill("1")
     page.get_by_role("button", name="Train").click()
     page.get_by_text("The model is listed on the Digits Explore page").wait_for(timeout=180_000)
     settle(page)
     assert "held out cluster accuracy" in page.locator("[data-testid='stAlertContentSuccess']").inner_text()
+    assert page.get_by_text("(3 of 3 epochs done)").count() == 1  # two candidates' first epoch, then the second
     assert page.locator("[data-testid='stException']").count() == 0
 
 
