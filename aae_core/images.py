@@ -52,6 +52,8 @@ ACCURACY_TABLE = Path(__file__).resolve().parents[1] / "assets" / "digits" / "se
 MNIST_HELD_OUT = ACCURACY_TABLE.parent / "mnist_heldout.npz"
 #: The families with a categorical class code y (Sec. 5-6): held-out accuracy, batch-normalised logits, consistency.
 CATEGORICAL_MODELS = ("semi-supervised", "clustering")
+#: The families trained with labels (all of them, or ``num_labels``).
+LABELLED_MODELS = ("supervised", "label-prior", "semi-supervised")
 
 
 @dataclass
@@ -115,7 +117,7 @@ class ImageConfig:
 
     @property
     def uses_labels(self) -> bool:
-        return self.model in ("supervised", "label-prior", "semi-supervised")
+        return self.model in LABELLED_MODELS
 
 
 # -- model families --------------------------------------------------------------------------------

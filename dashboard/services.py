@@ -35,6 +35,7 @@ from aae_core.config import ModelConfig, TrainConfig, from_dict
 from aae_core.data.molecules import SHIPPED, clean_molecules, load_molecules, read_table
 from aae_core.exceptions import CheckpointError, DataError, TokenizerError
 from aae_core.generation import LatentIndex, MoleculeGenerator
+from aae_core.images import LABELLED_MODELS
 from aae_core.registry import LoadedModel, load_model
 from dashboard import state
 from dashboard.jobs import TrainingJob
@@ -92,19 +93,44 @@ def _header(path: str, modified: float) -> dict:
         raise CheckpointError(f"{Path(path).name} is not a readable aae-lab checkpoint: {err}") from err
 
 
-def shipped_models() -> tuple[list[ModelRef], list[str]]:
-    """Molecule models in :func:`checkpoint_dir` (image models skipped) and a message per unreadable file."""
-    refs, problems = [], []
+def _checkpoint_headers() -> tuple[list[tuple[Path, dict]], list[str]]:
+    """Every checkpoint in :func:`checkpoint_dir` with its header, sorted by name, and a message per unreadable
+    file."""
+    headers, problems = [], []
     for path in sorted(checkpoint_dir().glob("*.safetensors")):
         try:
-            meta = _header(str(path), mtime(path))
+            headers.append((path, _header(str(path), mtime(path))))
         except CheckpointError as err:
             problems.append(str(err))
-            continue
-        if meta.get("modality") not in IMAGE_MODALITIES:
-            name = meta.get("card", {}).get("name") or path.stem
-            refs.append(ModelRef(f"shipped:{path.name}", f"{name} (shipped)", str(path), shipped=True))
+    return headers, problems
+
+
+def shipped_models() -> tuple[list[ModelRef], list[str]]:
+    """Molecule models in :func:`checkpoint_dir` (image models skipped) and a message per unreadable file."""
+    headers, problems = _checkpoint_headers()
+    refs = [ModelRef(f"shipped:{path.name}", f"{meta.get('card', {}).get('name') or path.stem} (shipped)", str(path),
+                     shipped=True)
+            for path, meta in headers if meta.get("modality") not in IMAGE_MODALITIES]
     return refs, problems
+
+
+def digit_models_table() -> pd.DataFrame:
+    """The image models of :func:`checkpoint_dir`, one row each, from their headers only: ``model``, ``family``,
+    ``data``, ``prior``, ``code dims``, ``labels`` (labelled training images, "all" or "none"), ``metrics`` (the
+    card's dict) and ``training time (s)``. Unreadable files are left out (:func:`shipped_models` reports them)."""
+    rows = []
+    for path, meta in _checkpoint_headers()[0]:
+        if meta.get("modality") not in IMAGE_MODALITIES:
+            continue
+        config, card = meta.get("image_config", {}), meta.get("card", {})
+        data = str(config.get("data"))
+        labels = str(config.get("num_labels") or "all") if config.get("model") in LABELLED_MODELS else "none"
+        rows.append({"model": path.stem, "family": config.get("model"),
+                     "data": "8x8 digits" if data == "digits" else Path(data).name,
+                     "prior": config.get("prior", {}).get("name"), "code dims": config.get("latent_dim"),
+                     "labels": labels, "metrics": card.get("metrics", {}), "training time (s)": card.get("wall_s")})
+    return pd.DataFrame(rows, columns=["model", "family", "data", "prior", "code dims", "labels", "metrics",
+                                       "training time (s)"])
 
 
 def session_ref(loaded: LoadedModel) -> ModelRef:

@@ -36,7 +36,8 @@ def test_home_lists_models_with_cards_and_a_tour():
     at = app()
     assert "tiny (shipped)" in texts(at.markdown)
     assert {m.label for m in at.metric} >= {"training molecules", "training time"}
-    assert len(at.get("page_link")) == 6
+    assert len(at.get("page_link")) == 8  # six molecule steps, two digit steps
+    assert "No shipped digit model" in texts(at.info)
 
 
 def test_sample_shows_stats_and_grid_then_filters():

@@ -61,10 +61,10 @@ def shot(tab, name: str) -> None:
 
 
 def test_1_home(page):
-    page.get_by_role("heading", name="aae-lab: adversarial autoencoders for molecules").wait_for()
+    page.get_by_role("heading", name="aae-lab: adversarial autoencoders for molecules and digits").wait_for()
     settle(page)
     assert page.get_by_text("tiny (shipped)").first.is_visible()
-    assert page.get_by_text("A 30-minute tour for a classroom").is_visible()
+    assert page.get_by_text("A 40-minute tour for a classroom").is_visible()
     shot(page, "01_home")
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from aae_core.checkpoints import finish_checkpoint
 from aae_core.data.images import load_images
 from aae_core.images import MNIST_HELD_OUT, shipped_image_models, train_images
 from aae_core.registry import load_model
@@ -99,6 +100,24 @@ def test_explore_page_reports_a_bad_checkpoint(tmp_path):
     at.selectbox(key="digits_model").set_value("junk").run()
     assert not at.exception
     assert "Cannot use junk" in at.error[0].value
+
+
+def test_home_lists_the_shipped_digit_models(tiny_models, tmp_path, monkeypatch):
+    """Home reads the digit models' headers into one table; a broken file is reported, not shown as a model."""
+    for path in tiny_models.values():
+        shutil.copy(path, tmp_path)
+    (tmp_path / "digits_junk.safetensors").write_bytes(b"not a checkpoint")
+    finish_checkpoint(tmp_path / "tiny_semi.safetensors", {"metrics": {"held_out_accuracy": 0.5}, "wall_s": 1.5})
+    monkeypatch.setenv("AAE_LAB_CHECKPOINTS", str(tmp_path))
+    at = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=120).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["model"]) == ["tiny_aae", "tiny_semi"]
+    assert list(table["labels"]) == ["none", "20"]
+    assert list(table["result"]) == ["no metrics", "held out accuracy 50.0%"]
+    assert list(table["training time"]) == ["n/a", "2 s"] and list(table["data"]) == ["8x8 digits"] * 2
+    assert any("digits_junk.safetensors is not a readable" in w.value for w in at.warning)
+    assert len(at.get("page_link")) == 8
 
 
 def submit_training(**values) -> AppTest:
