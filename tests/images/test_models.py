@@ -7,10 +7,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from aae_core.exceptions import ConfigError, DataError
 from aae_core.image_generation import decode, latent_codes, manifold, mosaic, reconstruct, style_grid
-from aae_core.image_metrics import cluster_accuracy, majority_mapping
+from aae_core.image_metrics import cluster_accuracy, conditional_accuracy, majority_mapping
 from aae_core.images import ImageConfig, build_image_model, train_images
 from aae_core.latent import prior_match
 from aae_core.models.image import ImageEncoder, deskew, random_affine, random_shift
@@ -71,6 +72,19 @@ def test_generation_shapes(tmp_path):
         decode(model, np.zeros((1, 2)))
     with pytest.raises(DataError, match=r"shape \(n, 2\)"):
         decode(model, np.zeros((1, 3)), [1])
+
+
+def test_conditional_accuracy_falls_to_one_in_k_when_the_decoder_ignores_the_class(tmp_path):
+    cfg = tiny_image_config(model="semi-supervised", num_labels=20, holdout=20)
+    _, model, _ = train_images(cfg, tiny_train_config(), tmp_path / "semi.st")
+    assert 0 <= conditional_accuracy(model, styles=30) <= 1
+    first = next(layer for layer in model.decoder.modules() if isinstance(layer, nn.Linear))
+    with torch.no_grad():
+        first.weight[:, : model.num_classes] = 0  # the decoder's class-code inputs: every column decodes alike
+    assert conditional_accuracy(model, styles=30) == pytest.approx(1 / model.num_classes)
+    _, unconditional, _ = train_images(tiny_image_config(), tiny_train_config(), tmp_path / "aae.st")
+    with pytest.raises(DataError, match="needs a class code"):
+        conditional_accuracy(unconditional)
 
 
 def test_cluster_accuracy_hand_made():

@@ -56,6 +56,7 @@ def test_explore_page_draws_every_tab(tiny_models, name):
         at.slider(key="digits_style_rows").set_value(3).run()
         assert_clean(at)
         assert len(at.image) == 3  # manifold, style grid, reconstructions
+        assert any(caption.value.startswith("Conditional accuracy ") for caption in at.caption)
 
 
 @pytest.fixture(scope="module")
