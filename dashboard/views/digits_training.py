@@ -92,7 +92,8 @@ with st.form("digits_train_form"):
     hidden = right.number_input("Hidden units", 8, 2000, 256, key="digits_train_hidden")
     epochs = right.number_input("Epochs", 1, 1000, 20, key="digits_train_epochs")
     seed = right.number_input("Seed", 0, 10_000, 0, key="digits_train_seed")
-    with st.expander("What the encoder reads while training (not in the paper; see bench/bench_images.py)"):
+    with st.expander("Beyond the paper: augmentation, consistency, restarts, learning-rate drop "
+                     "(bench/bench_images.py)"):
         cols = st.columns(3)
         shift = cols[0].number_input("Random shift (pixels)", 0, 4, 0, key="digits_train_shift",
                                      help="each image moves by up to this many pixels; 2 helps on MNIST")

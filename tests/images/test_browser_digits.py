@@ -59,7 +59,7 @@ def test_training_clustering_with_deskew_and_neighbour_pairs(page):
     settle(page)
     page.get_by_label("Epochs", exact=True).fill("1")
     page.get_by_label("Hidden units", exact=True).fill("16")
-    page.get_by_text("What the encoder reads").click()
+    page.get_by_text("Beyond the paper").click()
     page.get_by_label("Neighbour pairs (k)", exact=True).fill("5")
     page.get_by_role("button", name="Train").click()
     settle(page)
