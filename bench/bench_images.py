@@ -46,7 +46,7 @@ RECIPE = ["--dropout", "0.25", "--input-noise", "0.2", "--logit-norm", "--prior"
 # (MNIST 400 units, 60 epochs: 91.5%; digits 100 labels: 94.4%) this gives MNIST 94.3%, digits 94.7%.
 NETS = {"digits": ["--latent-dim", "10", "--logit-scale", "2", "--hidden-dim", "256", "--discriminator-dims",
                    "256,256", "--epochs", "200"],
-        "mnist-8k": ["--latent-dim", "10", "--logit-scale", "2", "--hidden-dim", "1000", "--discriminator-dims",
+        "mnist-8k": ["--latent-dim", "2", "--logit-scale", "2", "--hidden-dim", "1000", "--discriminator-dims",
                      "256,256", "--epochs", "30", "--input-shift", "2", "--input-rotation", "15", "--input-zoom", "0.1",
                      "--consistency", "1"]}
 # MNIST's encoder also sees each image moved by up to 2 pixels (--input-shift 2, a standard augmentation, not in the
@@ -126,6 +126,14 @@ NETS = {"digits": ["--latent-dim", "10", "--logit-scale", "2", "--hidden-dim", "
 # epochs with every learning rate x0.1 after epoch 120 (--lr-milestones 120). Seeds 0-2 held out 93.3 / 87.95 /
 # 90.65 (mean 90.6; seed 0 is this command; before: 200 epochs, one start, 89.2 / 90.65 / 89.15, where seeds 1-2 came
 # from a scratch copy; the same recipe in this code gave seeds 1-2 85.9 / 81.85 at epoch 90, so one start is a gamble).
+# Session 10: the card's conditional accuracy (aae_core.image_metrics.conditional_accuracy: the share of style-grid
+# images that the model's own classifier reads as the class they were decoded with) showed that the 10-D style codes
+# carry the class too: 38% on MNIST and 50% on the 8x8 digits, where a row of the style grid mostly repeats one
+# digit. MNIST with a 2-D style: seeds 0-2 held out 96.75 / 95.9 / 96.55 (mean 96.4, against 96.3 for 10-D) with
+# conditional accuracy 97.4 / 97.3 / 97.3%; a 5-D style 96.45 at 69.5%. So MNIST's style is 2-D now.
+# The 8x8 digits with 100 labels, other draws of the split and labelled images (--split-seed 1-4, the recipe, seed 0):
+# 97.8 / 98.3 / 95.6 / 96.1 (draw 0: 94.7; mean of the five 96.5; logistic regression 93.3 / 90.3 / 91.1 / 91.4, draw 0
+# 89.2). Draw 0, which the issue's baseline fixes, is the hardest of the five: its ten labelled 1s have no foot.
 CLUSTERING = ["--latent-dim", "2", "--hidden-dim", "400", "--discriminator-dims", "256,256", "--epochs", "150",
               "--input-shift", "2", "--input-rotation", "15", "--input-zoom", "0.1", "--consistency", "20",
               "--neighbours", "5", "--deskew", "--restarts", "4", "--restart-epochs", "20", "--lr-milestones", "120"]
