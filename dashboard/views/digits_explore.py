@@ -51,6 +51,13 @@ def prior_fit(path: str, modified: float, _codes: np.ndarray) -> dict[str, float
     return prior_match(load(path).model.prior, _codes)
 
 
+@st.cache_data(show_spinner=False)
+def conditional(path: str, modified: float) -> float:
+    """:func:`aae_core.image_metrics.conditional_accuracy` of the model at ``path``, cached per file and
+    modification time."""
+    return conditional_accuracy(load(path).model)
+
+
 def picture(images: np.ndarray, shape, cols: int, caption: str) -> None:
     st.image(mosaic(images, shape, cols), caption=caption, clamp=True, width="stretch")
 
@@ -121,7 +128,7 @@ with style_tab:
                 + ("cluster (no labels were used: each column is what one cluster learned)"
                    if loaded.config.model == "clustering" else "label"))
         if isinstance(model, CategoricalAAE):
-            share = conditional_accuracy(model)
+            share = conditional(str(models[name]), mtime(models[name]))
             st.caption(f"Conditional accuracy {share:.0%}: of 200 prior styles decoded with each of the "
                        f"{model.num_classes} classes, the share this model's own classifier q(y|x) reads as the class "
                        f"asked for ({1 / model.num_classes:.0%} if the decoder ignored the class code). Where it is "
