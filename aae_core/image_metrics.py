@@ -67,7 +67,11 @@ def evaluate_classifier(model: nn.Module, prepared, clustering: bool) -> dict[st
             "held_out_cluster_accuracy": cluster_accuracy(held_pred, held.labels, mapping)}
 
 
-def conditional_accuracy(model: nn.Module, styles: int = 200, seed: int = 0) -> float:
+#: Prior styles :func:`conditional_accuracy` decodes with every class.
+CONDITIONAL_STYLES = 200
+
+
+def conditional_accuracy(model: nn.Module, styles: int = CONDITIONAL_STYLES, seed: int = 0) -> float:
     """Share of class-conditional decodings that the model's own q(y|x) reads as the class they were decoded
     with: ``styles`` style codes drawn from the prior (``torch.Generator`` seeded ``seed``), each decoded with every
     class (the style grid, Makhzani et al. 2015 Fig. 9), then classified. Near 1 when class and style are apart;

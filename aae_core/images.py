@@ -276,9 +276,7 @@ def check_restarts(cfg: ImageConfig, train_cfg: TrainConfig) -> None:
 
 def planned_epochs(cfg: ImageConfig, train_cfg: TrainConfig) -> int:
     """Epochs :func:`train_images` will run in all: every restart candidate's, then the rest of the chosen one's."""
-    if cfg.restarts == 1:
-        return train_cfg.epochs
-    return cfg.restarts * cfg.restart_epochs + train_cfg.epochs - cfg.restart_epochs
+    return train_cfg.epochs + (cfg.restarts - 1) * cfg.restart_epochs
 
 
 def _new_model(cfg: ImageConfig, prepared: PreparedImages) -> nn.Module:

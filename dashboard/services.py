@@ -628,8 +628,14 @@ def start_training(data: str, smiles_column: str | None, max_molecules: int, fam
                                         "max_molecules": max_molecules, "epochs": epochs, "batch_size": 64,
                                         "time_budget_s": time_budget_s, "log_every": 5, "monitor_samples": 100})
     name = f"{family}-{representation}-z{latent_dim}-{len(st.session_state[state.SESSION_MODELS]) + 1}"
-    card = {"name": name, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": "trained in the dashboard"}
-    return TrainingJob(name, state.session_dir() / f"{name}.safetensors", model_cfg, train_cfg, card).start()
+    return TrainingJob(name, state.session_dir() / f"{name}.safetensors", model_cfg, train_cfg,
+                       session_card(name)).start()
+
+
+def session_card(name: str, command: str = "trained in the dashboard") -> dict:
+    """The model card of a model trained in the app: its ``name``, when it was ``created`` and ``command`` (where
+    it was trained, in place of a CLI command)."""
+    return {"name": name, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": command}
 
 
 # -- loss curves -----------------------------------------------------------------------------------

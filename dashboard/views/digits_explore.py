@@ -20,7 +20,7 @@ from aae_core.image_generation import (
     reconstruct,
     style_grid,
 )
-from aae_core.image_metrics import conditional_accuracy, predict
+from aae_core.image_metrics import CONDITIONAL_STYLES, conditional_accuracy, predict
 from aae_core.images import ImageConfig, images_to_show, shipped_image_models
 from aae_core.latent import prior_match, prior_overlay, project
 from aae_core.models.semisupervised import CategoricalAAE
@@ -129,10 +129,10 @@ with style_tab:
                    if loaded.config.model == "clustering" else "label"))
         if isinstance(model, CategoricalAAE):
             share = conditional(str(models[name]), mtime(models[name]))
-            st.caption(f"Conditional accuracy {share:.0%}: of 200 prior styles decoded with each of the "
-                       f"{model.num_classes} classes, the share this model's own classifier q(y|x) reads as the class "
-                       f"asked for ({1 / model.num_classes:.0%} if the decoder ignored the class code). Where it is "
-                       "low, the style code carries the class too and a row repeats one digit.")
+            st.caption(f"Conditional accuracy {share:.0%}: of {CONDITIONAL_STYLES} prior styles decoded with each of "
+                       f"the {model.num_classes} classes, the share this model's own classifier q(y|x) reads as the "
+                       f"class asked for ({1 / model.num_classes:.0%} if the decoder ignored the class code). Where it "
+                       "is low, the style code carries the class too and a row repeats one digit.")
 
 with recon_tab:
     if x is None:

@@ -24,7 +24,7 @@ from aae_core.images import (
     planned_epochs,
     train_images,
 )
-from dashboard import components
+from dashboard import components, services
 
 PRIORS = {"gaussian": {"name": "gaussian", "sigma": 5.0}, "mixture": {"name": "mixture", "k": 10},
           "swiss_roll": {"name": "swiss_roll"}, "uniform": {"name": "uniform"}}
@@ -53,8 +53,7 @@ class Job:
     def run(self, cfg: ImageConfig, train_cfg: TrainConfig) -> None:
         started = time.perf_counter()
         try:
-            card = {"name": Path(self.path).stem, "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                    "command": "trained in the dashboard (Digits: train)"}
+            card = services.session_card(Path(self.path).stem, "trained in the dashboard (Digits: train)")
             history, model, prepared = train_images(cfg, train_cfg, self.path, card, [self.record], self.stop)
             self.metrics = evaluate_image_model(model, prepared, cfg.model)
             finish_checkpoint(self.path, {"wall_s": round(time.perf_counter() - started, 1), "metrics": self.metrics,
