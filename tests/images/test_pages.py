@@ -188,9 +188,22 @@ def test_train_page_shows_errors_not_tracebacks():
 def test_accuracy_page_baseline():
     at = page("digits_accuracy.py").run()
     assert_clean(at)
+    summary = at.dataframe[0].value
+    assert {"accuracy", "std", "seeds", "per_seed"} <= set(summary.columns)
+    assert set(summary["method"]) == {"logistic regression", "semi-supervised AAE"}
     assert at.metric[0].value.endswith("%")
     at.number_input(key="digits_accuracy_labels").set_value(15).run()
     assert "multiple of the 10 classes" in at.error[0].value
+
+
+def test_accuracy_page_refuses_a_foreign_table(tmp_path, monkeypatch):
+    table = tmp_path / "semisupervised_accuracy.csv"
+    table.write_text("name,score\nx,1\n")
+    monkeypatch.setattr("aae_core.images.ACCURACY_TABLE", table)
+    at = page("digits_accuracy.py").run()
+    assert not at.exception
+    assert "lacks the columns" in at.error[0].value
+    assert at.metric[0].value.endswith("%")  # the baseline below still works
 
 
 def test_shipped_models_are_listed():
