@@ -21,7 +21,8 @@ def _typed(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_accuracy_table(path: str | Path) -> pd.DataFrame:
-    """The table at ``path`` with :data:`COLUMNS`. A table from before seeds were recorded counts as seed 0.
+    """The table at ``path`` with :data:`COLUMNS`. In a table from before seeds were recorded, the trained rows
+    (those with a ``cpu_s``) count as seed 0.
 
     Raises
     ------
@@ -32,8 +33,8 @@ def read_accuracy_table(path: str | Path) -> pd.DataFrame:
         table = pd.read_csv(path)
     except (OSError, ValueError) as err:
         raise DataError(f"cannot read the accuracy table {path}: {err}") from err
-    if "seed" not in table:
-        table["seed"] = 0
+    if "seed" not in table and "cpu_s" in table:  # trained rows were seed 0; logistic regression has no seed
+        table["seed"] = table["cpu_s"].notna().map({True: 0, False: None})
     missing = [column for column in COLUMNS if column not in table]
     if missing:
         raise DataError(f"the accuracy table {path} lacks the columns {missing}; rerun bench/bench_images.py")

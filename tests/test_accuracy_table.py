@@ -40,10 +40,13 @@ def test_summary_gives_mean_spread_and_each_seed(tmp_path):
     assert summary.loc["logistic regression", "seeds"] == 1 and math.isnan(summary.loc["logistic regression", "std"])
 
 
-def test_a_table_from_before_seeds_counts_as_seed_0(tmp_path):
+def test_a_table_from_before_seeds_counts_its_trained_rows_as_seed_0(tmp_path):
     path = tmp_path / "old.csv"
-    pd.DataFrame([row(None, 0.95)]).drop(columns="seed").to_csv(path, index=False)
-    assert read_accuracy_table(path)["seed"].tolist() == [0]
+    old = [row(0, 0.95), row(None, 0.89, method="logistic regression")]
+    pd.DataFrame(old).drop(columns="seed").to_csv(path, index=False)
+    assert read_accuracy_table(path)["seed"].tolist() == [0, pd.NA]
+    table = write_rows([row(1, 0.93), row(None, 0.89, method="logistic regression")], path)
+    assert len(table) == 3 and table["seed"].isna().sum() == 1
 
 
 @pytest.mark.parametrize("text, message", [("dataset,method\ndigits,x\n", "lacks the columns"),

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from aae_core import chem
+from aae_core.accuracy_table import read_accuracy_table
 from aae_core.checkpoints import load_checkpoint
 from aae_core.generation import MoleculeGenerator
 from aae_core.image_generation import latent_codes
 from aae_core.image_metrics import cluster_accuracy, conditional_accuracy, predict
-from aae_core.images import images_to_show
+from aae_core.images import ACCURACY_TABLE, images_to_show
 from aae_core.latent import prior_match
 from aae_core.registry import load_model
 
@@ -69,3 +70,12 @@ def test_shipped_semi_supervised_decoders_draw_the_class_asked_for(name):
     loaded = load_model(SHIPPED_DIR / f"{name}.safetensors")
     accuracy = conditional_accuracy(loaded.model)
     assert accuracy >= 0.9 and accuracy == pytest.approx(loaded.meta["card"]["metrics"]["conditional_accuracy"])
+
+
+@pytest.mark.parametrize("name, dataset", [("digits_semisupervised", "digits"),
+                                           ("digits_mnist_semisupervised", "mnist-8k")])
+def test_shipped_accuracy_table_holds_the_shipped_models_as_seed_0(name, dataset):
+    """The Accuracy page's seed-0 row with 100 labels is the shipped model (bench/bench_images.py --ship)."""
+    table = read_accuracy_table(ACCURACY_TABLE).query("dataset == @dataset and labels == 100 and seed == 0")
+    card = load_model(SHIPPED_DIR / f"{name}.safetensors").meta["card"]
+    assert table["accuracy"].tolist() == [pytest.approx(card["metrics"]["held_out_accuracy"])]
