@@ -27,7 +27,8 @@ def read_accuracy_table(path: str | Path) -> pd.DataFrame:
     Raises
     ------
     DataError
-        If the file cannot be read as CSV or lacks a column (the message names them).
+        If the file cannot be read as CSV, lacks a column (the message names them) or has a label count or seed
+        that is not a whole number.
     """
     try:
         table = pd.read_csv(path)
@@ -38,7 +39,10 @@ def read_accuracy_table(path: str | Path) -> pd.DataFrame:
     missing = [column for column in COLUMNS if column not in table]
     if missing:
         raise DataError(f"the accuracy table {path} lacks the columns {missing}; rerun bench/bench_images.py")
-    return _typed(table[COLUMNS])
+    try:
+        return _typed(table[COLUMNS])
+    except (TypeError, ValueError) as err:
+        raise DataError(f"the accuracy table {path} has a non-numeric labels or seed value: {err}") from err
 
 
 def merge_rows(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:

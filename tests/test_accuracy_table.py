@@ -50,7 +50,9 @@ def test_a_table_from_before_seeds_counts_its_trained_rows_as_seed_0(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [("dataset,method\ndigits,x\n", "lacks the columns"),
-                                           ("", "cannot read the accuracy table")])
+                                           ("", "cannot read the accuracy table"),
+                                           ("dataset,method,labels,seed,accuracy,wall_s,cpu_s\ndigits,x,many,0,0.9,,\n",
+                                            "non-numeric labels or seed")])
 def test_foreign_tables_are_refused_clearly(tmp_path, text, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)
