@@ -68,10 +68,10 @@ def write_rows(rows: Iterable[dict], path: str | Path) -> pd.DataFrame:
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, method, labels): ``accuracy`` (mean over seeds), ``std`` (sample standard deviation,
-    NaN for one seed), ``seeds`` (count), ``per_seed`` (each seed's accuracy in %, in seed order) and mean
-    ``cpu_s``."""
-    table = _typed(table).sort_values(KEY)
+    """One row per (dataset, method, labels) of ``table`` (as :func:`read_accuracy_table` returns it): ``accuracy``
+    (mean over seeds), ``std`` (sample standard deviation, NaN for one seed), ``seeds`` (count), ``per_seed`` (each
+    seed's accuracy in %, in seed order) and mean ``cpu_s``."""
+    table = table.sort_values(KEY)
     groups = table.groupby(["dataset", "method", "labels"], sort=True)
     out = groups.agg(accuracy=("accuracy", "mean"), std=("accuracy", "std"), seeds=("accuracy", "size"),
                      cpu_s=("cpu_s", "mean"))
