@@ -238,7 +238,8 @@ def train_images(cfg: ImageConfig, train_cfg: TrainConfig, out: str | Path, card
     With ``cfg.restarts`` > 1, candidates seeded ``seed``, ``seed + 1000``, ... first train for
     ``cfg.restart_epochs`` epochs each; the one with the lowest training objective in its last epoch
     (reconstruction + ``consistency`` x consistency loss, no labels involved) is continued to ``epochs`` and the
-    others are deleted; the card's ``restarts`` lists every candidate's seed and objective. Picking the
+    others are deleted; the card's ``restarts`` lists every candidate's seed, objective and whether it was kept (the
+    kept candidate's seed is also the checkpoint's ``train_config`` seed). Picking the
     lowest-loss of several randomly started clusterings is k-means' ``n_init`` and the head selection of IIC
     (Ji et al. 2019) and SCAN (Van Gansbeke et al. 2020). Returns the history, the trained model and the data
     it saw (for evaluation).
@@ -305,7 +306,7 @@ def _best_restart(cfg: ImageConfig, train_cfg: TrainConfig, prepared: PreparedIm
             path.replace(out)
         else:
             path.unlink(missing_ok=True)
-    meta["card"]["restarts"] = [{"seed": seed, "objective": round(objective, 5)}
+    meta["card"]["restarts"] = [{"seed": seed, "objective": round(objective, 5), "kept": seed == best}
                                 for seed, (_, objective) in candidates.items()]
     return replace(train_cfg, seed=best)
 

@@ -334,6 +334,7 @@ def test_restarts_continue_the_lowest_loss_candidate_as_if_trained_alone(tmp_pat
     assert list(candidates) == [3, 1003, 2003] and len(set(candidates.values())) == 3
     chosen = meta["train_config"]["seed"]
     assert candidates[chosen] == min(candidates.values()) and chosen != 3  # seed 3 happens to lose here
+    assert [c["seed"] for c in meta["card"]["restarts"] if c["kept"]] == [chosen]
     alone, _, _ = train_images(replace(cfg, restarts=1), tiny_train_config(epochs=3, seed=chosen),
                                tmp_path / "alone.safetensors")
     without_time = [[{k: v for k, v in r.items() if k != "time_s"} for r in h.epochs] for h in (history, alone)]
