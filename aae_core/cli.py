@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from aae_core import __version__
-from aae_core.config import AUTOCAST, DECODE_BATCH, ModelConfig, TrainConfig, from_dict
+from aae_core.config import AUTOCAST, DECODE_BATCH, ModelConfig, TrainConfig, field_help, from_dict
 from aae_core.exceptions import AAELabError
 from aae_core.images import ImageConfig
 
@@ -43,25 +43,29 @@ def parse_prior(text: str) -> dict:
 
 
 def _add_config_options(parser: argparse.ArgumentParser, cls, skip: Sequence[str] = ()) -> None:
-    """One ``--field-name`` option per dataclass field (except ``skip``), typed from its default; unset means
-    default."""
+    """One ``--field-name`` option per dataclass field (except ``skip``), typed from its default, its help the
+    field's comment (:func:`field_help`); unset means default."""
     group = parser.add_argument_group(f"{cls.__name__} (defaults: the shipped model)")
+    meanings = field_help(cls)
     for field in (f for f in dataclasses.fields(cls) if f.name not in skip):
         default = field.default_factory() if field.default is dataclasses.MISSING else field.default
         flag = "--" + field.name.replace("_", "-")
+        meaning = f"{meanings[field.name].replace('%', '%%')}; " if field.name in meanings else ""
         if field.name == "prior":
-            group.add_argument(flag, type=parse_prior, default=None, help=f"e.g. 'gaussian,sigma=1'; default {default}")
+            group.add_argument(flag, type=parse_prior, default=None,
+                               help=f"{meaning}e.g. 'gaussian,sigma=1'; default {default}")
         elif isinstance(default, bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"default {default}")
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"{meaning}default {default}")
         elif isinstance(default, list):
             item = str if "str" in str(field.type) else int
             group.add_argument(flag, type=lambda s, item=item: [item(x) for x in s.split(",")], default=None,
-                               help=f"comma-separated, default {','.join(map(str, default)) or 'none'}")
+                               help=f"{meaning}comma-separated, default {','.join(map(str, default)) or 'none'}")
         else:
             kind = type(default) if default is not None else next(
                 t for t in (str, int, float) if t.__name__ in str(field.type) or t is float)
             kind = str if field.name in ("smiles_column",) else kind
-            group.add_argument(flag, type=kind, default=None, help=f"default {default}")
+            group.add_argument(flag, type=kind, default=None, help=f"{meaning}default {default}")
 
 
 def _config_from_args(cls, args: argparse.Namespace, base: dict | None = None):

@@ -6,7 +6,12 @@ batch_size, lr, epochs, seed, prior``.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
+import io
+import textwrap
+import tokenize
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,21 +30,22 @@ DECODE_BATCH = 500
 class ModelConfig:
     """Architecture of a sequence autoencoder (defaults: the shipped molecule AAE)."""
 
-    model: str = "aae"  # registry name, see aae_core.registry
+    model: str = "aae"  # aae | ae | vae | vae-property (aae_core.registry)
     representation: str = "smiles"  # "smiles" or "selfies"
     max_len: int = 100  # longest molecule in tokens
-    latent_dim: int = 64
-    embedding_dim: int = 32
+    latent_dim: int = 64  # size of the latent code z
+    embedding_dim: int = 32  # token embedding size
     hidden_dim: int = 256  # encoder hidden units per direction
     num_layers: int = 1  # encoder layers
-    bidirectional: bool = True
-    decoder_hidden_dim: int = 512
-    decoder_num_layers: int = 1
+    bidirectional: bool = True  # the encoder reads each molecule in both directions
+    decoder_hidden_dim: int = 512  # decoder hidden units
+    decoder_num_layers: int = 1  # decoder layers
     cell: str = "gru"  # "gru" or "lstm"
     latent_input: str = "initial_state"  # decoder sees z only in its "initial_state" (MOSES) or at "every_step"
-    dropout: float = 0.0
-    discriminator_dims: list[int] = field(default_factory=lambda: [640, 256])
-    prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 1.0})
+    dropout: float = 0.0  # dropout probability between the recurrent layers
+    discriminator_dims: list[int] = field(default_factory=lambda: [640, 256])  # discriminator hidden layer sizes
+    prior: dict[str, Any] = field(
+        default_factory=lambda: {"name": "gaussian", "sigma": 1.0})  # p(z): gaussian, mixture, uniform or swiss_roll
     posterior_noise: float = 0.5  # AAE: fixed std of a Gaussian q(z|x) while training (0: deterministic)
     adversarial_update: str = "separate"  # AAE: "separate" generator phase (paper) or "joint" with reconstruction
     kl_weight: float = 1.0  # VAE: weight of the KL term after annealing (1: the plain ELBO)
@@ -83,19 +89,19 @@ class TrainConfig:
     """How to train (defaults: the shipped molecule AAE run)."""
 
     data: str = "moses-train"  # shipped name or path to a .smi/.csv/.sdf file
-    smiles_column: str | None = None
+    smiles_column: str | None = None  # CSV column holding the SMILES (default: found by name)
     max_molecules: int | None = None  # use only the first N valid molecules
-    epochs: int = 4
-    batch_size: int = 128
+    epochs: int = 4  # passes over the training data
+    batch_size: int = 128  # examples per optimizer step
     lr: float = 1e-3  # autoencoder (encoder + decoder) learning rate
-    discriminator_lr: float = 2e-4
+    discriminator_lr: float = 2e-4  # discriminator learning rate
     generator_lr: float | None = 1e-3  # encoder-as-generator learning rate; None means discriminator_lr
     pretrain_epochs: int = 0  # autoencoder-only epochs before adversarial training
-    grad_clip: float = 5.0
+    grad_clip: float = 5.0  # max gradient norm of each optimizer step
     lr_gamma: float = 0.7  # StepLR decay of every optimizer each epoch after pretraining
-    lr_milestones: list[int] = field(default_factory=list)  # MultiStepLR: after these epochs (1-based) ...
-    milestone_gamma: float = 0.1  # ... every learning rate is multiplied by this
-    seed: int = 0
+    lr_milestones: list[int] = field(default_factory=list)  # epochs (1-based) after which every lr x milestone_gamma
+    milestone_gamma: float = 0.1  # factor of each lr_milestones drop (MultiStepLR)
+    seed: int = 0  # seed of weights, batches and noise: the same seed repeats a run
     device: str = "auto"  # "auto", "cpu", "cuda", "mps"
     autocast: str = "auto"  # "auto" (bf16 on CPUs/GPUs that support it), "bf16", "off"
     checkpoint_every: int = 500  # steps between checkpoints (one is always written at the end)
@@ -142,3 +148,20 @@ def from_dict(cls, data: dict[str, Any] | None):
 
 def to_dict(config) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def field_help(cls) -> dict[str, str]:
+    """The comment after each field of dataclass ``cls`` in its source, by field name (``{}`` where the source is
+    not available): one place for a field's meaning, read by the command line's ``--help``."""
+    try:
+        lines = inspect.getsource(cls).splitlines()
+    except (OSError, TypeError):
+        return {}
+    comments = {}
+    for node in ast.parse(textwrap.dedent("\n".join(lines))).body[0].body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            tokens = tokenize.generate_tokens(io.StringIO(lines[node.end_lineno - 1]).readline)
+            comment = next((t.string for t in tokens if t.type == tokenize.COMMENT), None)
+            if comment:
+                comments[node.target.id] = comment.lstrip("#").strip()
+    return comments

@@ -71,9 +71,9 @@ class ImageConfig:
     labelled_batch_size: int = 100  # labelled minibatch of the semi-supervised phase (drawn with replacement)
     latent_dim: int = 2  # z (the style code for supervised / semi-supervised / clustering)
     num_classes: int = 10  # classes, or clusters K for clustering
-    hidden_dim: int = 1000
-    num_layers: int = 2
-    dropout: float = 0.0
+    hidden_dim: int = 1000  # hidden units per layer of the encoder and decoder (MLPs)
+    num_layers: int = 2  # hidden layers of the encoder and of the decoder
+    dropout: float = 0.0  # dropout probability after each hidden layer (encoder and decoder)
     input_noise: float = 0.0  # std of Gaussian noise added to the encoder's input while training
     input_shift: int = 0  # max random translation (pixels) of the encoder's input while training; 0: off
     input_rotation: float = 0.0  # max random rotation (degrees) of the encoder's input while training; 0: off
@@ -84,9 +84,10 @@ class ImageConfig:
     consistency: float = 0.0  # weight of the q(y|x) agreement between two augmented passes (categorical models)
     neighbours: int = 0  # k: the consistency phase pairs each image with itself or one of its k nearest; 0: itself
     restarts: int = 1  # candidates trained for restart_epochs; the lowest-loss one goes on (see train_images)
-    restart_epochs: int = 20
-    discriminator_dims: list[int] = field(default_factory=lambda: [1000, 1000])
-    prior: dict[str, Any] = field(default_factory=lambda: {"name": "gaussian", "sigma": 5.0})
+    restart_epochs: int = 20  # epochs each restart candidate trains before the choice
+    discriminator_dims: list[int] = field(default_factory=lambda: [1000, 1000])  # discriminator hidden layer sizes
+    prior: dict[str, Any] = field(
+        default_factory=lambda: {"name": "gaussian", "sigma": 5.0})  # p(z): gaussian, mixture, uniform or swiss_roll
 
     def validate(self) -> ImageConfig:
         if self.model not in IMAGE_MODELS:

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 
 import pandas as pd
@@ -6,6 +7,8 @@ import torch
 
 from aae_core.checkpoints import load_checkpoint
 from aae_core.cli import main, parse_prior
+from aae_core.config import ModelConfig, TrainConfig, field_help
+from aae_core.images import ImageConfig
 from aae_core.training import use_bf16
 
 TINY = ["--hidden-dim", "32", "--decoder-hidden-dim", "64", "--latent-dim", "8", "--embedding-dim", "16",
@@ -61,6 +64,20 @@ def test_invalid_smiles_and_unknown_command(trained_checkpoint, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["fly"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("cls", [ModelConfig, TrainConfig, ImageConfig])
+def test_every_option_says_what_it_means(cls):
+    meanings = field_help(cls)
+    assert [f.name for f in dataclasses.fields(cls)] == list(meanings) and all(meanings.values())
+
+
+def test_help_shows_each_fields_meaning(capsys):
+    with pytest.raises(SystemExit):
+        main(["train-images", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--neighbours NEIGHBOURS k: the consistency phase pairs each image with itself" in shown
+    assert "--prior PRIOR p(z): gaussian, mixture, uniform or swiss_roll; e.g. 'gaussian,sigma=1'" in shown
 
 
 def test_parse_prior():
