@@ -101,7 +101,7 @@ class TrainConfig:
     lr_gamma: float = 0.7  # StepLR decay of every optimizer each epoch after pretraining
     lr_milestones: list[int] = field(default_factory=list)  # epochs (1-based) after which every lr x milestone_gamma
     milestone_gamma: float = 0.1  # factor of each lr_milestones drop (MultiStepLR)
-    seed: int = 0  # seed of weights, batches and noise: the same seed repeats a run
+    seed: int = 0  # seed of weights, batches and noise (the same seed repeats a run on the same machine)
     device: str = "auto"  # "auto", "cpu", "cuda", "mps"
     autocast: str = "auto"  # "auto" (bf16 on CPUs/GPUs that support it), "bf16", "off"
     checkpoint_every: int = 500  # steps between checkpoints (one is always written at the end)
