@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import inspect
 import io
 import textwrap
@@ -150,9 +151,11 @@ def to_dict(config) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+@functools.cache
 def field_help(cls) -> dict[str, str]:
     """The comment after each field of dataclass ``cls`` in its source, by field name (``{}`` where the source is
-    not available): one place for a field's meaning, read by the command line's ``--help``."""
+    not available): one place for a field's meaning, read by the command line's ``--help``.
+    Cached per class: read it, do not change it."""
     try:
         lines = inspect.getsource(cls).splitlines()
     except (OSError, TypeError):
