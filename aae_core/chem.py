@@ -12,7 +12,14 @@ from rdkit.Chem import QED, Crippen, Descriptors, Lipinski, rdDepictor
 from rdkit.Chem.Draw import rdMolDraw2D
 from rdkit.Contrib.SA_Score import sascorer
 
+from aae_core.exceptions import DataError
+
 RDLogger.DisableLog("rdApp.*")
+
+#: Longest SMILES, in characters, handed to RDKit or selfies. Longer strings are refused before any parser sees
+#: them: RDKit's recursive SMILES parser overflows the stack (and kills the process) near 20,000 atoms, and the
+#: shipped models read at most 100 tokens. MOSES's longest molecule has 57 characters, ChEMBL's drugs < 500.
+MAX_SMILES_CHARS = 1000
 
 PROPERTY_NAMES = ("QED", "logP", "SA", "MW")
 PROPERTY_LABELS = {
@@ -23,9 +30,29 @@ PROPERTY_LABELS = {
 }
 
 
+def too_long(smiles: str) -> bool:
+    """Whether ``smiles`` is longer than :data:`MAX_SMILES_CHARS` (and so never parsed)."""
+    return len(smiles) > MAX_SMILES_CHARS
+
+
+def check_smiles_length(smiles: str, what: str = "SMILES") -> str:
+    """``smiles`` itself if it is at most :data:`MAX_SMILES_CHARS` characters long.
+
+    Raises
+    ------
+    DataError
+        If it is longer; the message names ``what`` (e.g. "start SMILES"), its length and the limit.
+    """
+    if too_long(smiles):
+        raise DataError(f"{what} has {len(smiles):,} characters, over the limit of {MAX_SMILES_CHARS:,}: "
+                        "give one molecule of drug-like size")
+    return smiles
+
+
 def mol_from_smiles(smiles: str | None) -> Chem.Mol | None:
-    """Parse a SMILES string; returns ``None`` for empty or unparsable input (never raises)."""
-    if not smiles or not isinstance(smiles, str):
+    """Parse a SMILES string; returns ``None`` for empty, unparsable or over-long (:func:`too_long`) input
+    (never raises, never hands RDKit a string longer than :data:`MAX_SMILES_CHARS`)."""
+    if not smiles or not isinstance(smiles, str) or too_long(smiles):
         return None
     mol = Chem.MolFromSmiles(smiles)
     return mol if mol is not None and mol.GetNumAtoms() > 0 else None

@@ -48,6 +48,9 @@ class ModelConfig:
     prior: dict[str, Any] = field(
         default_factory=lambda: {"name": "gaussian", "sigma": 1.0})  # p(z): gaussian, mixture, uniform or swiss_roll
     posterior_noise: float = 0.5  # AAE: fixed std of a Gaussian q(z|x) while training (0: deterministic)
+    posterior_noise_final: float | None = None  # AAE: std that posterior_noise is annealed to, linearly (None: fixed)
+    posterior_noise_anneal_steps: int = 0  # AAE: steps of that linear annealing (after them the std stays final)
+    word_dropout: float = 0.0  # share of the decoder's teacher-forced input tokens replaced by <unk> while training
     adversarial_update: str = "separate"  # AAE: "separate" generator phase (paper) or "joint" with reconstruction
     kl_weight: float = 1.0  # VAE: weight of the KL term after annealing (1: the plain ELBO)
     kl_anneal_steps: int = 0  # VAE: steps of linear KL warm-up from 0 to kl_weight (0: none)
@@ -63,11 +66,18 @@ class ModelConfig:
         for name in ("max_len", "latent_dim", "embedding_dim", "hidden_dim", "num_layers",
                      "decoder_hidden_dim", "decoder_num_layers"):
             _positive(name, getattr(self, name))
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("kl_weight", "kl_anneal_steps", "free_bits", "property_weight", "posterior_noise"):
+        for name in ("dropout", "word_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        for name in ("kl_weight", "kl_anneal_steps", "free_bits", "property_weight", "posterior_noise",
+                     "posterior_noise_anneal_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if (self.posterior_noise_final is None) != (self.posterior_noise_anneal_steps == 0):
+            raise ConfigError("posterior_noise_final and posterior_noise_anneal_steps go together: set both "
+                              f"or neither, got {self.posterior_noise_final} and {self.posterior_noise_anneal_steps}")
+        if self.posterior_noise_final is not None and self.posterior_noise_final < 0:
+            raise ConfigError(f"posterior_noise_final must be >= 0, got {self.posterior_noise_final}")
         self._validate_properties()
         return self
 

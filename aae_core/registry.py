@@ -32,7 +32,7 @@ def sequence_parts(cfg: ModelConfig, vocab_size: int, encoder_out: int) -> tuple
     encoder = SequenceEncoder(vocab_size, cfg.embedding_dim, cfg.hidden_dim, cfg.num_layers, cfg.cell,
                               cfg.bidirectional, cfg.dropout, encoder_out)
     decoder = SequenceDecoder(vocab_size, cfg.embedding_dim, cfg.decoder_hidden_dim, cfg.decoder_num_layers,
-                              cfg.cell, cfg.dropout, cfg.latent_dim, cfg.latent_input)
+                              cfg.cell, cfg.dropout, cfg.latent_dim, cfg.latent_input, cfg.word_dropout)
     return encoder, decoder
 
 
@@ -41,7 +41,8 @@ def build_aae(cfg: ModelConfig, vocab_size: int) -> AdversarialAutoencoder:
     encoder, decoder = sequence_parts(cfg, vocab_size, cfg.latent_dim)
     prior = make_prior({**cfg.prior, "dim": cfg.latent_dim})
     return AdversarialAutoencoder(encoder, decoder, Discriminator(cfg.latent_dim, cfg.discriminator_dims), prior,
-                                  posterior_noise=cfg.posterior_noise, joint=cfg.adversarial_update == "joint")
+                                  posterior_noise=cfg.posterior_noise, joint=cfg.adversarial_update == "joint",
+                                  noise_schedule=(cfg.posterior_noise_final, cfg.posterior_noise_anneal_steps))
 
 
 def build_ae(cfg: ModelConfig, vocab_size: int) -> Autoencoder:

@@ -134,8 +134,9 @@ def clean_molecules(raw: pd.DataFrame, smiles_column: str, source: str, properti
                     tokenizer: Tokenizer | None = None, max_len: int | None = None) -> MoleculeSet:
     """Canonicalise and validate the SMILES of ``raw``, counting every rejection.
 
-    Rows are rejected, in this order, as ``empty``, ``unparsable`` (RDKit cannot read it), ``too_long``
-    (more than ``max_len`` tokens, needs ``tokenizer``), ``unknown_tokens`` (tokens not in a fitted
+    Rows are rejected, in this order, as ``empty``, ``too_long`` (over :data:`aae_core.chem.MAX_SMILES_CHARS`
+    characters, never parsed), ``unparsable`` (RDKit cannot read it), ``too_long`` (more than ``max_len``
+    tokens, needs ``tokenizer``), ``unknown_tokens`` (tokens not in a fitted
     ``tokenizer``'s vocabulary) and ``duplicate`` (same canonical SMILES as an earlier row).
 
     Raises
@@ -166,6 +167,8 @@ def clean_molecules(raw: pd.DataFrame, smiles_column: str, source: str, properti
 def _check_one(value, tokenizer: Tokenizer | None, max_len: int | None, seen: set[str]):
     if not isinstance(value, str) or not value.strip():
         return "empty", None
+    if chem.too_long(value.strip()):
+        return "too_long", None
     canonical = chem.canonicalize(value.strip())
     if canonical is None:
         return "unparsable", None

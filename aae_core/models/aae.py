@@ -33,19 +33,31 @@ class AdversarialAutoencoder(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module, prior: Prior,
-                 adversarial_weight: float = 1.0, posterior_noise: float = 0.0, joint: bool = False):
+                 adversarial_weight: float = 1.0, posterior_noise: float = 0.0, joint: bool = False,
+                 noise_schedule: tuple[float | None, int] = (None, 0)):
         super().__init__()
         self.encoder, self.decoder, self.discriminator = encoder, decoder, discriminator
         self.prior = prior
         self.adversarial_weight = adversarial_weight
         self.posterior_noise = posterior_noise
         self.joint = joint
+        self.noise_final, self.noise_steps = noise_schedule
+        if self.noise_steps:
+            self.register_buffer("step", torch.zeros((), dtype=torch.long))
+
+    def current_noise(self) -> float:
+        """Std of the posterior noise at the current training step."""
+        if not self.noise_steps:
+            return self.posterior_noise
+        done = min(1.0, int(self.step) / self.noise_steps)
+        return self.posterior_noise + (self.noise_final - self.posterior_noise) * done
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Latent codes, (batch, latent_dim) float: posterior means, plus the posterior noise while training."""
         z = self.encoder(batch)
-        if self.training and self.posterior_noise > 0:
-            z = z + self.posterior_noise * torch.randn_like(z)
+        noise = self.current_noise()
+        if self.training and noise > 0:
+            z = z + noise * torch.randn_like(z)
         return z
 
     def phases(self, pretraining: bool) -> list[str]:
@@ -75,14 +87,8 @@ class AdversarialAutoencoder(nn.Module):
         - ``autoencoder+generator`` (``joint``): reconstruction + ``adversarial_weight`` x generator loss of
           the same codes.
         """
-        if phase == "autoencoder":
-            loss = self.decoder.reconstruction_loss(self.encode(batch), batch)
-            return {"loss": loss, "reconstruction": loss}
-        if phase == "autoencoder+generator":
-            z = self.encode(batch)
-            reconstruction, generator = self.decoder.reconstruction_loss(z, batch), self.generator_loss(z)
-            return {"loss": reconstruction + self.adversarial_weight * generator, "reconstruction": reconstruction,
-                    "generator": generator}
+        if phase in ("autoencoder", "autoencoder+generator"):
+            return self._reconstruction_phase(batch, with_generator=phase == "autoencoder+generator")
         if phase == "discriminator":
             with torch.no_grad():
                 z = self.encode(batch).float()
@@ -95,6 +101,20 @@ class AdversarialAutoencoder(nn.Module):
             loss = self.generator_loss(self.encode(batch))
             return {"loss": self.adversarial_weight * loss, "generator": loss}
         raise ValueError(f"unknown phase {phase!r}")
+
+    def _reconstruction_phase(self, batch: dict[str, torch.Tensor], with_generator: bool) -> dict[str, torch.Tensor]:
+        """Reconstruction loss (plus the generator loss of the same codes when ``with_generator``); the one phase
+        per step that advances the noise schedule's ``step``."""
+        z = self.encode(batch)
+        terms = {"reconstruction": self.decoder.reconstruction_loss(z, batch)}
+        if with_generator:
+            terms["generator"] = self.generator_loss(z)
+        if self.noise_steps:
+            terms["posterior_noise"] = torch.tensor(self.current_noise(), device=z.device)
+            if self.training:
+                self.step += 1
+        loss = terms["reconstruction"] + self.adversarial_weight * terms.get("generator", 0.0)
+        return {"loss": loss, **terms}
 
     def generator_loss(self, z: torch.Tensor) -> torch.Tensor:
         """Non-saturating generator loss -log D(z) (mean over the batch) of codes ``z`` (batch, latent_dim)."""

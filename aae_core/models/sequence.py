@@ -14,7 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aae_core.data.tokenizers import PAD, SPECIAL_TOKENS, UNK
+
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
+PAD_ID, UNK_ID = SPECIAL_TOKENS.index(PAD), SPECIAL_TOKENS.index(UNK)  # the same in every vocabulary
 
 
 class SequenceEncoder(nn.Module):
@@ -80,12 +83,18 @@ class SequenceEncoder(nn.Module):
 
 class SequenceDecoder(nn.Module):
     """Autoregressive decoder p(x | z): ``z`` sets the initial state; at each step it reads the previous
-    token (and ``z`` too when ``latent_input="every_step"``)."""
+    token (and ``z`` too when ``latent_input="every_step"``).
+
+    ``word_dropout`` > 0 replaces that share of the teacher-forced input tokens (never ``<bos>``) by ``<unk>``
+    while training (Bowman et al. 2016, "Generating sentences from a continuous space", Sec. 3.3), so the
+    decoder cannot predict every token from the ones before it and must read ``z``.
+    """
 
     def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, num_layers: int, cell: str,
-                 dropout: float, latent_dim: int, latent_input: str = "every_step"):
+                 dropout: float, latent_dim: int, latent_input: str = "every_step", word_dropout: float = 0.0):
         super().__init__()
         self.cell, self.num_layers, self.hidden_dim = cell, num_layers, hidden_dim
+        self.word_dropout = word_dropout
         self.every_step = latent_input == "every_step"
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.latent_to_hidden = nn.Linear(latent_dim, num_layers * hidden_dim)
@@ -122,8 +131,17 @@ class SequenceDecoder(nn.Module):
     def reconstruction_loss(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean cross-entropy per target token in nats (padding excluded), a scalar."""
         tokens = batch["tokens"]
-        logits, _ = self(z, tokens[:, :-1])
+        logits, _ = self(z, self._drop_words(tokens[:, :-1]))
         return F.cross_entropy(logits.float().flatten(0, 1), tokens[:, 1:].flatten(), ignore_index=0)
+
+    def _drop_words(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``inputs`` (batch, steps) long with each real token after ``<bos>`` replaced by ``<unk>`` with
+        probability ``word_dropout`` while training; unchanged otherwise."""
+        if not (self.training and self.word_dropout > 0):
+            return inputs
+        drop = torch.rand(inputs.shape, device=inputs.device) < self.word_dropout
+        drop[:, 0] = False
+        return inputs.masked_fill(drop & (inputs != PAD_ID), UNK_ID)
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, max_len: int, bos_id: int, eos_id: int, temperature: float = 1.0,
