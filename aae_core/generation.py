@@ -18,6 +18,7 @@ from sklearn.neighbors import NearestNeighbors
 from aae_core import chem
 from aae_core.config import DECODE_BATCH
 from aae_core.exceptions import DataError
+from aae_core.grammar import SmilesGrammar
 from aae_core.registry import LoadedModel
 from aae_core.training import use_bf16
 
@@ -29,14 +30,20 @@ class MoleculeGenerator:
     "auto" does so only where bf16 is fast (:func:`~aae_core.training.use_bf16`: CPUs with AVX-512-BF16,
     bf16-capable GPUs). Token probabilities are computed in float32 either way. A seed gives the same
     molecules on machines that make the same choice.
+
+    ``constrained=True`` decodes SMILES models under :class:`~aae_core.grammar.SmilesGrammar` (syntax-constrained
+    decoding: no unbalanced branches or unclosed rings); SELFIES models are valid by construction and decode
+    unchanged. With ``False`` (default) decoding is the model's own.
     """
 
-    def __init__(self, loaded: LoadedModel, device: str = "cpu", autocast: str = "auto"):
+    def __init__(self, loaded: LoadedModel, device: str = "cpu", autocast: str = "auto", constrained: bool = False):
         self.loaded = loaded
         self.model = loaded.model.to(device).eval()
         self.tokenizer = loaded.tokenizer
         self.device = torch.device(device)
         self.bf16 = use_bf16(autocast, self.device)
+        smiles = self.tokenizer.kind == "smiles"
+        self.grammar = SmilesGrammar(self.tokenizer.vocab_) if constrained and smiles else None
 
     @property
     def latent_dim(self) -> int:
@@ -92,7 +99,7 @@ class MoleculeGenerator:
             generator = torch.Generator(self.device).manual_seed(int(stream.generate_state(1)[0]))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             ids = self.model.decoder.generate(z.to(self.device), self.tokenizer.max_len, self.tokenizer.bos_id,
-                                              self.tokenizer.eos_id, temperature, greedy, generator)
+                                              self.tokenizer.eos_id, temperature, greedy, generator, self.grammar)
         raw = self.tokenizer.decode(ids)
         return [(canonical or s, canonical is not None) for s, canonical in zip(raw, map(chem.canonicalize, raw),
                                                                                    strict=True)]

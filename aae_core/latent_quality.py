@@ -7,7 +7,13 @@
   measure the maximum mean discrepancy (Gretton et al. 2012, "A kernel two-sample test", JMLR 13:723)
   with a Gaussian RBF kernel.
 - **Reconstruction** of held-out molecules after greedy decoding of their codes (``encode``: the
-  posterior means for a VAE): the fraction decoded back to the same molecule and the per-token accuracy.
+  posterior means for a VAE): the fraction decoded back to the same molecule, the per-token accuracy and
+  the mean Tanimoto similarity of each molecule to its reconstruction.
+- **Classifier two-sample test** (Lopez-Paz & Oquab 2017, "Revisiting classifier two-sample tests", ICLR):
+  the cross-validated ROC AUC of classifiers (logistic regression and k-nearest neighbours) told to separate
+  posterior draws from prior samples; 0.5 means they cannot, so the codes fill the prior.
+- **Neighbours mean something**: the mean Tanimoto similarity of each held-out molecule to its k nearest
+  latent neighbours among encoded training molecules, against that of k random training molecules.
 - **Property prediction** (models with a property head, Gomez-Bombarelli et al. 2018): R^2 of the
   head's predictions from the codes.
 """
@@ -27,7 +33,10 @@ from aae_core.data.molecules import load_molecules
 from aae_core.exceptions import DataError
 from aae_core.generation import MoleculeGenerator
 from aae_core.latent import median_distance, rbf_mmd2
+from aae_core.metrics.similarity import morgan_bits
 from aae_core.registry import LoadedModel
+
+MIN_TWO_SAMPLE = 50  # rows per side below which the classifier two-sample test is not run
 
 
 def moment_gaps(posterior: torch.Tensor, prior: torch.Tensor) -> dict[str, float]:
@@ -64,19 +73,99 @@ def token_accuracy(decoded: torch.Tensor, targets: torch.Tensor) -> float:
     return float(((decoded == targets) & mask).sum() / mask.sum())
 
 
+def fingerprints(smiles: Sequence[str | None]) -> np.ndarray:
+    """Morgan fingerprints (radius 2, 2048 bits; Rogers & Hahn 2010) of ``smiles``, (n, 2048) uint8; an all-zero
+    row where a SMILES does not parse (its Tanimoto similarity to anything is then 0)."""
+    mols = [chem.mol_from_smiles(s) for s in smiles]
+    bits = np.zeros((len(mols), 2048), dtype=np.uint8)
+    valid = [i for i, mol in enumerate(mols) if mol is not None]
+    if valid:
+        bits[valid] = morgan_bits([mols[i] for i in valid], radius=2, n_bits=2048)
+    return bits
+
+
+def tanimoto(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Tanimoto similarity |a & b| / |a | b| of 0/1 fingerprints ``a`` and ``b`` of the same shape (..., bits)
+    along the last axis, shape (...) float64; 0 where both are empty."""
+    a, b = a.astype(bool), b.astype(bool)
+    union = (a | b).sum(-1)
+    return np.where(union > 0, (a & b).sum(-1) / np.maximum(union, 1), 0.0)
+
+
 @torch.no_grad()
 def reconstruction(generator: MoleculeGenerator, smiles: Sequence[str], codes: torch.Tensor) -> dict[str, float]:
-    """Greedy reconstruction of ``smiles`` from their ``codes`` (n, latent_dim).
+    """Greedy reconstruction of ``smiles`` (canonical) from their ``codes`` (n, latent_dim).
 
-    Returns ``exact_match`` (fraction decoded to the same canonical SMILES) and ``token_accuracy``
-    (see :func:`token_accuracy`).
+    Returns ``exact_match`` (fraction decoded to the same canonical SMILES), ``token_accuracy``
+    (see :func:`token_accuracy`) and ``reconstruction_tanimoto`` (mean :func:`tanimoto` of each molecule's
+    and its reconstruction's :func:`fingerprints`; an invalid reconstruction counts 0).
     """
     tokenizer = generator.tokenizer
     decoded = generator.model.decoder.generate(codes.to(generator.device), tokenizer.max_len, tokenizer.bos_id,
                                                tokenizer.eos_id, greedy=True).cpu()
     targets, _ = tokenizer.encode(smiles)
-    same = [chem.canonicalize(s) == t for s, t in zip(tokenizer.decode(decoded), smiles, strict=True)]
-    return {"exact_match": float(np.mean(same)), "token_accuracy": token_accuracy(decoded, targets[:, 1:])}
+    rebuilt = chem.canonicalize_many(tokenizer.decode(decoded))
+    same = [r == t for r, t in zip(rebuilt, smiles, strict=True)]
+    return {"exact_match": float(np.mean(same)), "token_accuracy": token_accuracy(decoded, targets[:, 1:]),
+            "reconstruction_tanimoto": float(tanimoto(fingerprints(smiles), fingerprints(rebuilt)).mean())}
+
+
+def two_sample_auc(posterior: torch.Tensor, prior: torch.Tensor, seed: int = 0, folds: int = 5) -> dict[str, float]:
+    """Classifier two-sample test (Lopez-Paz & Oquab 2017): cross-validated ROC AUC of classifiers separating
+    ``posterior`` draws (n, d) from ``prior`` samples (m, d).
+
+    Returns ``prior_auc_logistic`` (logistic regression: finds a shift or scaling of the codes),
+    ``prior_auc_knn`` (15-nearest-neighbour vote on standardised codes: finds holes and islands) and
+    ``prior_auc``, the larger of the two. 0.5: indistinguishable; 1.0: fully separated. All three are NaN with
+    fewer than :data:`MIN_TWO_SAMPLE` rows on either side (too few to test).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if min(len(posterior), len(prior)) < MIN_TWO_SAMPLE:
+        return dict.fromkeys(("prior_auc_logistic", "prior_auc_knn", "prior_auc"), float("nan"))
+    x = np.concatenate([posterior.double().numpy(), prior.double().numpy()])
+    y = np.r_[np.zeros(len(posterior)), np.ones(len(prior))]
+    split = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    classifiers = {"logistic": LogisticRegression(max_iter=1000), "knn": KNeighborsClassifier(15)}
+    scores = {f"prior_auc_{name}": float(cross_val_score(make_pipeline(StandardScaler(), model), x, y, cv=split,
+                                                         scoring="roc_auc").mean())
+              for name, model in classifiers.items()}
+    return {**scores, "prior_auc": max(scores.values())}
+
+
+def neighbour_similarity(smiles: Sequence[str], codes: torch.Tensor, pool_smiles: Sequence[str],
+                         pool_codes: torch.Tensor, k: int = 5, seed: int = 0) -> dict[str, float]:
+    """Whether latent neighbours are chemical neighbours.
+
+    For each molecule of ``smiles`` with code ``codes`` (n, d): the mean Tanimoto similarity (Morgan radius 2,
+    2048 bits) to its ``k`` nearest codes (Euclidean) among ``pool_codes`` (m, d) of ``pool_smiles``
+    (``neighbour_tanimoto``), to ``k`` pool molecules drawn at random (``random_tanimoto``), and their ratio
+    ``neighbour_ratio`` (1: the latent space's neighbourhoods carry no chemistry). A pool molecule identical
+    to the query is not counted as its neighbour.
+
+    Raises
+    ------
+    DataError
+        If the pool has fewer than ``k + 1`` molecules.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    if len(pool_smiles) < k + 1:
+        raise DataError(f"the neighbour pool needs at least {k + 1} molecules, got {len(pool_smiles)}")
+    query_bits, pool_bits = fingerprints(smiles), fingerprints(pool_smiles)
+    index = NearestNeighbors(n_neighbors=k + 1).fit(pool_codes.double().numpy())
+    _, nearest = index.kneighbors(codes.double().numpy())
+    position = {s: i for i, s in enumerate(pool_smiles)}
+    nearest = np.stack([[j for j in row if j != position.get(s)][:k] for row, s in zip(nearest, smiles, strict=True)])
+    random = np.random.default_rng(seed).integers(0, len(pool_smiles), size=nearest.shape)
+    near = tanimoto(query_bits[:, None, :], pool_bits[nearest]).mean()
+    chance = tanimoto(query_bits[:, None, :], pool_bits[random]).mean()
+    return {"neighbour_tanimoto": float(near), "random_tanimoto": float(chance),
+            "neighbour_ratio": float(near / chance) if chance > 0 else float("inf")}
 
 
 @torch.no_grad()
@@ -131,13 +220,15 @@ class LatentQuality:
     prior: np.ndarray
 
 
-def latent_quality(loaded: LoadedModel, smiles: Sequence[str], seed: int = 0) -> LatentQuality:
+def latent_quality(loaded: LoadedModel, smiles: Sequence[str], seed: int = 0,
+                   neighbour_pool: Sequence[str] | None = None) -> LatentQuality:
     """All latent-quality metrics of ``loaded`` on held-out ``smiles`` (at least two).
 
     ``metrics``: ``n``, ``mmd2`` between :func:`posterior_draws` and prior samples (RBF kernel whose
     bandwidth is the median pairwise distance of the prior samples, so every model with the same prior
-    is measured with the same kernel), ``bandwidth``, the :func:`moment_gaps`, :func:`reconstruction`
-    and, with a property head, :func:`property_r2`.
+    is measured with the same kernel), ``bandwidth``, the :func:`moment_gaps`, :func:`two_sample_auc`,
+    :func:`reconstruction`, with ``neighbour_pool`` (e.g. 10,000 training molecules the model can encode)
+    :func:`neighbour_similarity` and, with a property head, :func:`property_r2`.
 
     Raises
     ------
@@ -153,8 +244,11 @@ def latent_quality(loaded: LoadedModel, smiles: Sequence[str], seed: int = 0) ->
     prior = loaded.model.prior.sample(len(codes), torch.Generator().manual_seed(seed)).float()
     bandwidth = median_distance(prior)
     metrics = {"n": float(len(codes)), "mmd2": rbf_mmd2(posterior, prior, bandwidth), "bandwidth": bandwidth,
-               **moment_gaps(posterior, prior), **reconstruction(generator, smiles, codes),
-               **property_r2(loaded, smiles, codes)}
+               **moment_gaps(posterior, prior), **two_sample_auc(posterior, prior, seed),
+               **reconstruction(generator, smiles, codes), **property_r2(loaded, smiles, codes)}
+    if neighbour_pool is not None:
+        pool = chem.canonicalize_many(neighbour_pool)
+        metrics |= neighbour_similarity(smiles, codes, pool, generator.encode(pool), seed=seed)
     return LatentQuality(loaded.name, metrics, posterior.numpy(), prior.numpy())
 
 

@@ -145,10 +145,12 @@ class SequenceDecoder(nn.Module):
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, max_len: int, bos_id: int, eos_id: int, temperature: float = 1.0,
-                 greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+                 greedy: bool = False, generator: torch.Generator | None = None, grammar=None) -> torch.Tensor:
         """Decode ``z`` (batch, latent_dim) token by token.
 
-        Stops as soon as every row has produced ``<eos>`` (or after ``max_len`` tokens).
+        Stops as soon as every row has produced ``<eos>`` (or after ``max_len`` tokens). With a ``grammar``
+        (:class:`aae_core.grammar.SmilesGrammar`), each step draws only among the tokens it allows
+        (:meth:`~aae_core.grammar.SmilesGrammar.constrain`); without one, nothing about decoding changes.
 
         Returns
         -------
@@ -159,15 +161,20 @@ class SequenceDecoder(nn.Module):
         active = torch.arange(z.shape[0], device=z.device)  # rows still decoding; finished rows are dropped
         token = torch.full((len(active), 1), bos_id, dtype=torch.long, device=z.device)
         state, steps = None, 0
+        rows = grammar.start(len(active)) if grammar is not None else None
         while len(active) and steps <= max_len:
             logits, state = self(z[active], token, state)
             logits = logits[:, -1].float()
+            if grammar is not None:
+                logits = grammar.constrain(logits, rows, steps_left=max_len + 1 - steps)
             if greedy:
                 token = logits.argmax(-1, keepdim=True)
             else:
                 token = torch.multinomial(torch.softmax(logits / temperature, dim=-1), 1, generator=generator)
             out[active, steps] = token[:, 0]
             running = token[:, 0] != eos_id
+            if grammar is not None:
+                rows = grammar.advance(rows, token[:, 0]).select(running.cpu())
             active, token, state = active[running], token[running], _select_rows(state, running)
             steps += 1
         return out[:, :steps]
