@@ -92,10 +92,12 @@ class SmilesGrammar:
                             torch.full((batch, len(self.ring_ids)), -1))
 
     def allowed(self, state: GrammarState, steps_left: int | None = None) -> torch.Tensor:
-        """(batch, vocab_size) bool: the tokens each row may write next. With ``steps_left`` (tokens that may
-        still be written, ``<eos>`` included), a row with too few steps left to open one more branch or ring
-        bond and still close everything (two steps each, plus one for ``<eos>``) may only close what is open, writing an atom only where nothing can be
-        closed yet, so every string ends, balanced, within the length limit."""
+        """(batch, vocab_size) bool: the tokens each row may write next.
+
+        With ``steps_left`` (tokens that may still be written, ``<eos>`` included), a row with too few steps
+        left to open one more branch or ring bond and still close everything (two steps each, plus one for
+        ``<eos>``) may only close what is open, writing an atom only where nothing can be closed yet, so every
+        string ends, balanced, within the length limit."""
         mask = self.next[state.last].clone()
         after_atom = (state.last == K["atom"]) | (state.last == K["ring"]) | (state.last == K["close"])
         closed = (state.depth == 0) & (state.opener < 0).all(1)
