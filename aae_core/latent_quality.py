@@ -272,3 +272,41 @@ def latent_figure(quality: LatentQuality) -> go.Figure:
     fig.update_layout(title=f"{quality.name}: aggregate posterior vs prior "
                             f"(MMD^2 {quality.metrics['mmd2']:.3f})", height=380)
     return fig
+
+
+#: Published (prior validity, exact reconstruction) pairs, for scale: other data (ZINC) and compute. The MOSES AAE
+#: reports no reconstruction figure, so it is drawn as a line at its validity.
+ANCHORS = {"JT-VAE (Jin et al. 2018)": (1.0, 0.767), "SD-VAE (Dai et al. 2018)": (0.435, 0.762),
+           "CVAE (Gómez-Bombarelli et al. 2018)": (0.007, 0.446)}
+MOSES_AAE_VALIDITY = 0.937
+TARGET = (0.90, 0.50)  # issue 20: prior validity >= 0.90 with exact reconstruction >= 0.50
+
+
+def frontier_point(meta: dict) -> tuple[float, float] | None:
+    """(prior validity, exact reconstruction) from a checkpoint's ``meta``: the card's ``latent_space`` figures
+    (written by ``bench/bench_latent_space.py --annotate``), ``None`` where the model was not measured."""
+    figures = meta.get("card", {}).get("latent_space", {}).get("figures", {})
+    if "valid" not in figures or "exact_match" not in figures:
+        return None
+    return figures["valid"], figures["exact_match"]
+
+
+def frontier_figure(points: dict[str, tuple[float, float]]) -> go.Figure:
+    """Prior validity (x) against exact reconstruction (y) of each model in ``points`` (name -> (valid, exact)),
+    with the published :data:`ANCHORS`, the MOSES AAE's validity and the :data:`TARGET` region: a model that
+    samples valid molecules *and* encodes faithfully sits top right."""
+    fig = go.Figure()
+    fig.add_shape(type="rect", x0=TARGET[0], x1=1.02, y0=TARGET[1], y1=1.02, fillcolor="#2ca02c", opacity=0.12,
+                  line_width=0, layer="below")
+    fig.add_annotation(x=1.0, y=1.0, text="target", showarrow=False, xanchor="right", yanchor="top")
+    fig.add_vline(x=MOSES_AAE_VALIDITY, line_dash="dot", line_color="#7f7f7f",
+                  annotation_text="MOSES AAE validity (GPU, ~1 week)", annotation_position="bottom left")
+    for group, data, style in (("published (ZINC)", ANCHORS, {"symbol": "diamond", "color": "#7f7f7f"}),
+                               ("aae-lab models", points, {"symbol": "circle", "color": "#1f77b4"})):
+        fig.add_trace(go.Scatter(x=[v for v, _ in data.values()], y=[r for _, r in data.values()], name=group,
+                                 mode="markers+text", text=list(data), textposition="top center",
+                                 marker={"size": 11, **style}))
+    fig.update_layout(title="Sample validity vs faithful encoding", height=480,
+                      xaxis={"title": "validity of prior samples", "range": [-0.02, 1.05]},
+                      yaxis={"title": "exact reconstruction of test molecules", "range": [-0.02, 1.05]})
+    return fig

@@ -9,7 +9,10 @@ from aae_core.data.molecules import load_molecules
 from aae_core.exceptions import DataError
 from aae_core.generation import MoleculeGenerator
 from aae_core.latent_quality import (
+    ANCHORS,
     fingerprints,
+    frontier_figure,
+    frontier_point,
     held_out_molecules,
     latent_figure,
     latent_quality,
@@ -108,3 +111,12 @@ def test_neighbour_similarity_sees_codes_that_carry_chemistry():
     with pytest.raises(DataError, match="at least 6"):
         neighbour_similarity(pool[:1], chemical[:1], pool[:5], chemical[:5])
 
+
+
+def test_frontier_points_come_from_the_card_and_the_figure_labels_every_model_and_anchor():
+    measured = {"card": {"latent_space": {"figures": {"valid": 0.9, "exact_match": 0.6, "FCD/Test": 1.0}}}}
+    assert frontier_point(measured) == (0.9, 0.6)
+    assert frontier_point({"card": {"name": "never measured"}}) is None
+    fig = frontier_figure({"mine": (0.9, 0.6), "other": (0.1, 0.5)})
+    labels = [label for trace in fig.data for label in trace.text]
+    assert labels == [*ANCHORS, "mine", "other"]
