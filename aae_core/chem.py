@@ -20,6 +20,9 @@ RDLogger.DisableLog("rdApp.*")
 #: them: RDKit's recursive SMILES parser overflows the stack (and kills the process) near 20,000 atoms, and the
 #: shipped models read at most 100 tokens. MOSES's longest molecule has 57 characters, ChEMBL's drugs < 500.
 MAX_SMILES_CHARS = 1000
+#: Most atoms of a molecule read from a molblock (an SDF record), explicit hydrogens included; a larger record is
+#: refused before RDKit parses it (writing a SMILES out takes time growing with the square of the atom count).
+MAX_MOLBLOCK_ATOMS = 2 * MAX_SMILES_CHARS
 
 PROPERTY_NAMES = ("QED", "logP", "SA", "MW")
 PROPERTY_LABELS = {

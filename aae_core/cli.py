@@ -1,11 +1,15 @@
 """The ``aae-lab`` command line: train | train-images | sample | encode | interpolate | evaluate | compare | dashboard.
 
-Every sub-command exits with status 0 on success and 2 with a one-line ``error: ...`` on bad input.
+Every sub-command exits with status 0 on success and 2 with a one-line ``error: ...`` on bad input (arguments,
+files, checkpoints) or when an output cannot be written; outputs are checked before any work and written
+atomically, so a failed command leaves nothing half-written. ``train`` stopped by a signal (Ctrl-C, ``kill``)
+writes a resumable checkpoint and exits with 128 + the signal number.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -23,13 +27,53 @@ import torch
 
 from aae_core import __version__
 from aae_core.config import AUTOCAST, DECODE_BATCH, ModelConfig, TrainConfig, field_help, from_dict
-from aae_core.exceptions import AAELabError
+from aae_core.exceptions import AAELabError, ConfigError, DataError
 from aae_core.images import ImageConfig
 
 SHIPPED_AAE = Path(__file__).resolve().parents[1] / "checkpoints" / "aae_moses.safetensors"
+MAX_SAMPLES = 1_000_000  # sample -n: streamed to the output; the prior codes alone take n * latent_dim * 4 bytes
+MAX_SCORED = 100_000  # evaluate -n, compare -n and --n-held-out: every molecule's fingerprints are held while scoring
+MAX_BATCH = 10_000  # sample --batch-size: rows decoded at once
+MAX_STEPS = 1_000  # interpolate --steps
+MAX_SEED = 2**32 - 1
 
 
 # -- argument helpers ------------------------------------------------------------------------------
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` (also for sub-commands) whose usage errors are one line, ``error: <command>: ...``,
+    with exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def whole(low: int, high: int | None = None):
+    """Argument type: a whole number in [``low``, ``high``] (no upper bound when ``high`` is None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"between {low:,} and {high:,}" if high is not None else f">= {low:,}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value:,}")
+        return value
+
+    return parse
+
+
+def positive(text: str) -> float:
+    """Argument type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text[:40]}")
+    return value
+
+
 def parse_prior(text: str) -> dict:
     """``"mixture,k=10,radius=4"`` -> ``{"name": "mixture", "k": 10, "radius": 4.0}``."""
     name, *params = text.split(",")
@@ -77,40 +121,89 @@ def _config_from_args(cls, args: argparse.Namespace, base: dict | None = None):
     return from_dict(cls, values)
 
 
-def _read_smiles_arg(values: Sequence[str]) -> list[str]:
-    """SMILES given on the command line, or read from a file when the single value is a path."""
-    if len(values) == 1 and Path(values[0]).is_file():
-        from aae_core.data.molecules import read_table
+def _is_file(text: str) -> bool:
+    """Whether ``text`` names an existing file (False for strings that cannot be paths, e.g. 255+ characters)."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
 
-        frame, column = read_table(values[0])
-        return frame[column].astype(str).tolist()
-    return list(values)
+
+def _read_smiles_arg(values: Sequence[str], file: str | None, generator) -> list[str]:
+    """SMILES given on the command line (each checked against the length limit before any parser sees it), or
+    the valid molecules of a file (``--file``, or a single value naming an existing file; at most
+    :data:`MAX_SAMPLES`) with its load report printed: rows the model cannot read (unparsable, unknown tokens, too
+    long, duplicates) are left out."""
+    from aae_core.chem import check_smiles_length
+    from aae_core.data.molecules import load_molecules
+
+    if file is None and len(values) == 1 and _is_file(values[0]):
+        file = values[0]
+    elif file is not None and values:
+        raise ConfigError("give SMILES or --file, not both")
+    if file is None:
+        if not values:
+            raise ConfigError("give one or more SMILES, or --file with a .smi/.csv/.sdf file")
+        return [check_smiles_length(s, "SMILES" if len(values) == 1 else f"SMILES {i}") for i, s in
+                enumerate(values, start=1)]
+    tokenizer = generator.tokenizer
+    molecules = load_molecules(file, tokenizer=tokenizer, max_len=tokenizer.max_len)
+    print(_report_line(molecules.report.to_dict()), file=sys.stderr)
+    if len(molecules) > MAX_SAMPLES:
+        raise DataError(f"{Path(file).name} has {len(molecules):,} molecules, over the limit of {MAX_SAMPLES:,} "
+                        "encoded at once: split it")
+    return molecules.smiles
 
 
 def _write_frame(frame: pd.DataFrame, out: str | None) -> None:
+    """``frame`` as CSV to ``out`` (atomically) or to standard output."""
+    with _csv_output(out) as handle:
+        frame.to_csv(handle, index=False)
     if out:
-        frame.to_csv(out, index=False)
         print(f"wrote {len(frame)} rows to {out}", file=sys.stderr)
-    else:
-        frame.to_csv(sys.stdout, index=False)
 
 
-def _generator(path: str, autocast: str = "auto"):
+@contextlib.contextmanager
+def _csv_output(out: str | None):
+    """A text handle: to a temporary file that replaces ``out`` when the block succeeds, or standard output."""
+    if not out:
+        yield sys.stdout
+        return
+    from aae_core.checkpoints import atomic_output
+
+    with atomic_output(out) as tmp, open(tmp, "w", newline="") as handle:
+        yield handle
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """Check ``--out`` can be written, before any work."""
+    from aae_core.checkpoints import check_output
+
+    if getattr(args, "out", None):
+        check_output(args.out)
+
+
+def _generator(path: str, command: str, autocast: str = "auto"):
+    """A generator on the molecule model at ``path``; :class:`CheckpointError` for an image model."""
+    from aae_core.checkpoints import require_family
     from aae_core.generation import MoleculeGenerator
     from aae_core.registry import load_model
 
+    require_family(path, "molecules", f"aae-lab {command}")
     return MoleculeGenerator(load_model(path), autocast=autocast)
 
 
 # -- sub-commands ----------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
+    from aae_core.checkpoints import check_output
     from aae_core.pipeline import resume_molecules, train_molecules
     from aae_core.training import init_distributed
 
+    check_output(args.out, create_folder=not args.resume)
     distributed = init_distributed()
     progress = TrainProgress(quiet=args.quiet or (distributed and torch.distributed.get_rank() > 0))
-    stop = threading.Event()
-    handlers = _stop_on_signals(stop)
+    stop, received = threading.Event(), []
+    handlers = _stop_on_signals(stop, received)
     try:
         if args.resume:
             overrides = {k: getattr(args, k) for k in ("epochs", "time_budget_s", "max_steps")
@@ -125,26 +218,36 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress.close()
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
-    if stop.is_set():
-        print("stopped by a signal: checkpoint written at the current step; continue with --resume", file=sys.stderr)
+    if received:
+        name = signal.Signals(received[0]).name
+        print(f"stopped by {name}: resumable checkpoint written to {args.out}; continue with aae-lab train --out "
+              f"{shlex.quote(args.out)} --resume", file=sys.stderr)
+        return 128 + received[0]
     last = history.epochs[-1] if history.epochs else {}
     print(f"checkpoint: {args.out}  epochs done: {len(history.epochs)}  last epoch: {json.dumps(last)}")
     return 0
 
 
-def _stop_on_signals(stop: threading.Event) -> dict:
-    """Make Ctrl-C and SIGTERM (``kill``) set ``stop``, so training ends after the current step with a
-    checkpoint; returns the previous handlers (none are installed outside the main thread)."""
+def _stop_on_signals(stop: threading.Event, received: list[int]) -> dict:
+    """Make Ctrl-C and SIGTERM (``kill``) set ``stop`` and append their number to ``received``, so training ends
+    after the current step with a checkpoint; returns the previous handlers (none are installed outside the main
+    thread)."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def handle(signum: int, _frame) -> None:
+        received.append(signum)
+        stop.set()
+
+    return {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
 
 
 def cmd_train_images(args: argparse.Namespace) -> int:
-    from aae_core.checkpoints import finish_checkpoint
+    from aae_core.checkpoints import check_output, finish_checkpoint
     from aae_core.image_metrics import evaluate_image_model
     from aae_core.images import train_images
 
+    check_output(args.out, create_folder=True)
     cfg, train_cfg = _config_from_args(ImageConfig, args), _config_from_args(TrainConfig, args)
     progress, wall, cpu = TrainProgress(quiet=args.quiet), time.perf_counter(), time.process_time()
     try:
@@ -202,16 +305,24 @@ def _report_line(report: dict) -> str:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    generator = _generator(args.model, args.autocast)
-    smiles, valid = generator.sample_marked(args.n, args.temperature, args.greedy, args.seed, args.batch_size)
-    _write_frame(pd.DataFrame({"smiles": smiles, "valid": valid}), args.out)
-    print(f"{valid.sum()}/{len(valid)} valid ({valid.mean():.3f})", file=sys.stderr)
+    _check_out(args)
+    generator = _generator(args.model, "sample", args.autocast)
+    chunks = generator.iter_sample_marked(args.n, args.temperature, args.greedy, args.seed, args.batch_size)
+    valid = 0
+    with _csv_output(args.out) as handle:
+        for index, (smiles, marked) in enumerate(chunks):
+            pd.DataFrame({"smiles": smiles, "valid": marked}).to_csv(handle, header=index == 0, index=False)
+            valid += int(marked.sum())
+    if args.out:
+        print(f"wrote {args.n} rows to {args.out}", file=sys.stderr)
+    print(f"{valid}/{args.n} valid ({valid / args.n:.3f})", file=sys.stderr)
     return 0
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
-    generator = _generator(args.model)
-    smiles = _read_smiles_arg(args.smiles)
+    _check_out(args)
+    generator = _generator(args.model, "encode")
+    smiles = _read_smiles_arg(args.smiles, args.file, generator)
     z = generator.encode(smiles).numpy()
     frame = pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])
     frame.insert(0, "smiles", smiles)
@@ -222,8 +333,12 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    generator = _generator(args.model)
-    _write_frame(generator.interpolate(args.start, args.end, args.steps, args.method), args.out)
+    from aae_core.chem import check_smiles_length
+
+    start, end = check_smiles_length(args.start, "start SMILES"), check_smiles_length(args.end, "end SMILES")
+    _check_out(args)
+    generator = _generator(args.model, "interpolate")
+    _write_frame(generator.interpolate(start, end, args.steps, args.method), args.out)
     return 0
 
 
@@ -256,13 +371,15 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 # -- parser ----------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aae-lab", description=__doc__.splitlines()[0])
+    parser = Parser(prog="aae-lab", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"aae-lab {__version__}")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: all cores)")
+    parser.add_argument("--threads", type=whole(1, 1024), default=None,
+                        help="CPU threads for PyTorch (default: all cores)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a molecule model (AAE by default) and write a checkpoint")
-    train.add_argument("--out", required=True, help="checkpoint path (.safetensors), rewritten atomically")
+    train.add_argument("--out", required=True,
+                       help="checkpoint path (.safetensors; its folder is created), rewritten atomically")
     train.add_argument("--resume", action="store_true", help="continue the run saved at --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_options(train, ModelConfig)
@@ -271,20 +388,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="sample molecules from the prior and decode them (CSV)")
     _model_option(sample)
-    sample.add_argument("-n", type=int, default=1000, help="number of samples (default 1000)")
-    sample.add_argument("--temperature", type=float, default=1.0)
+    sample.add_argument("-n", type=whole(1, MAX_SAMPLES), default=1000,
+                        help=f"number of samples, 1 to {MAX_SAMPLES:,} (default 1000)")
+    sample.add_argument("--temperature", type=positive, default=1.0)
     sample.add_argument("--greedy", action="store_true", help="argmax decoding instead of sampling")
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--batch-size", type=int, default=DECODE_BATCH,
+    sample.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
+    sample.add_argument("--batch-size", type=whole(1, MAX_BATCH), default=DECODE_BATCH,
                         help="rows decoded together, each chunk with its own random stream (default %(default)s)")
     sample.add_argument("--autocast", choices=AUTOCAST, default="auto",
                         help="bf16 decoding: auto (where bf16 is fast: AVX-512-BF16 CPUs, GPUs), bf16 or off")
-    sample.add_argument("--out", help="CSV file (default: standard output)")
+    sample.add_argument("--out", help="CSV file, written as the samples come (default: standard output)")
     sample.set_defaults(func=cmd_sample)
 
     encode = sub.add_parser("encode", help="latent codes of SMILES (CSV: smiles, z0..)")
     _model_option(encode)
-    encode.add_argument("smiles", nargs="+", help="SMILES strings, or one .smi/.csv file")
+    encode.add_argument("smiles", nargs="*", help="SMILES strings (or the path of one .smi/.csv/.sdf file)")
+    encode.add_argument("--file", help="encode the valid molecules of this .smi/.csv/.sdf file (load report on stderr)")
     encode.add_argument("--reconstruct", action="store_true", help="also decode each code back (greedy)")
     encode.add_argument("--out", help="CSV file (default: standard output)")
     encode.set_defaults(func=cmd_encode)
@@ -293,24 +412,26 @@ def build_parser() -> argparse.ArgumentParser:
     _model_option(interp)
     interp.add_argument("start")
     interp.add_argument("end")
-    interp.add_argument("--steps", type=int, default=8)
+    interp.add_argument("--steps", type=whole(2, MAX_STEPS), default=8)
     interp.add_argument("--method", choices=["linear", "spherical"], default="linear")
     interp.add_argument("--out", help="CSV file (default: standard output)")
     interp.set_defaults(func=cmd_interpolate)
 
     evaluate = sub.add_parser("evaluate", help="MOSES/GuacaMol metrics of a model's samples or a SMILES file")
     _model_option(evaluate)
-    evaluate.add_argument("--samples", help="evaluate this SMILES file instead of sampling the model")
-    evaluate.add_argument("-n", type=int, default=10000, help="samples to draw from the model (default 10000)")
-    evaluate.add_argument("--temperature", type=float, default=1.0)
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--samples", help="evaluate this SMILES or SDF file instead of sampling the model")
+    evaluate.add_argument("-n", type=whole(1, MAX_SCORED), default=10000,
+                          help=f"samples to draw from the model, 1 to {MAX_SCORED:,} (default 10000)")
+    evaluate.add_argument("--temperature", type=positive, default=1.0)
+    evaluate.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
     evaluate.add_argument("--reference", default="moses-test", help="reference set: 'moses-test' or a file")
     evaluate.add_argument("--train", default="moses-train", help="training set for novelty: name or file")
     evaluate.add_argument("--out", help="write the metrics as .csv or .json")
     evaluate.set_defaults(func=cmd_evaluate)
 
     images = sub.add_parser("train-images", help="train an image model (digits, MNIST-format files)")
-    images.add_argument("--out", required=True, help="checkpoint path (.safetensors), rewritten atomically")
+    images.add_argument("--out", required=True,
+                        help="checkpoint path (.safetensors; its folder is created), rewritten atomically")
     images.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_options(images, ImageConfig)
     _add_config_options(images, TrainConfig, skip=("data", "smiles_column", "max_molecules", "monitor_samples"))
@@ -318,18 +439,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = sub.add_parser("compare", help="compare checkpoints: MOSES metrics, loss curves, latent quality")
     compare.add_argument("runs", nargs="+", help="checkpoints (.safetensors) to compare")
-    compare.add_argument("-n", "--n", type=int, default=2000, help="prior samples per model (default 2000)")
-    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("-n", "--n", type=whole(1, MAX_SCORED), default=2000,
+                         help=f"prior samples per model, 1 to {MAX_SCORED:,} (default 2000)")
+    compare.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
     compare.add_argument("--reference", default="moses-test", help="reference set: 'moses-test' or a file")
     compare.add_argument("--train", default="moses-train", help="training set for novelty: name or file")
     compare.add_argument("--held-out", default="moses-test", help="held-out molecules for latent quality")
-    compare.add_argument("--n-held-out", type=int, default=1000, help="first N held-out rows (default 1000)")
+    compare.add_argument("--n-held-out", type=whole(1, MAX_SCORED), default=1000,
+                         help="first N held-out rows (default 1000)")
     compare.add_argument("--out", default="compare-report", help="report folder (default ./compare-report)")
     compare.add_argument("--annotate", action="store_true", help="also store each run's numbers in its card")
     compare.set_defaults(func=cmd_compare)
 
     dash = sub.add_parser("dashboard", help="open the Streamlit app on the shipped models")
-    dash.add_argument("--port", type=int, default=8501)
+    dash.add_argument("--port", type=whole(1, 65535), default=8501)
     dash.add_argument("--address", default="127.0.0.1",
                       help="interface to listen on (default: this machine only; 0.0.0.0 for all)")
     dash.set_defaults(func=cmd_dashboard)
@@ -348,12 +471,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return args.func(args)
-    except (AAELabError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (AAELabError, ValueError, OSError) as err:
+        print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted (a resumable checkpoint is kept; continue with --resume)", file=sys.stderr)
-        return 130
+        print("error: interrupted; outputs are written whole or not at all", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _one_line(err: Exception, limit: int = 1000) -> str:
+    """The message of ``err`` on one line of at most ``limit`` characters (an OSError names its file)."""
+    text = str(err)
+    if isinstance(err, OSError) and err.strerror:
+        text = f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+    text = " ".join(text.split()) or type(err).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 if __name__ == "__main__":

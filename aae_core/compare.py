@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,14 @@ import plotly
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from aae_core.checkpoints import load_checkpoint, save_checkpoint
+from aae_core.checkpoints import (
+    atomic_output,
+    check_output,
+    check_output_folder,
+    load_checkpoint,
+    require_family,
+    save_checkpoint,
+)
 from aae_core.exceptions import DataError
 from aae_core.generation import MoleculeGenerator
 from aae_core.latent_quality import LatentQuality, held_out_molecules, latent_figure, latent_quality
@@ -58,14 +65,20 @@ def evaluate_run(path: str | Path, n: int = 2000, seed: int = 0, reference=None,
     """Sample ``n`` molecules from the checkpoint at ``path`` and score them against ``reference`` (a
     :class:`~aae_core.metrics.ReferenceSet`; ``None``: the MOSES test split) with novelty against
     ``train`` (SMILES; ``None``: the shipped MOSES train cut); measure latent quality on the first
-    ``n_held_out`` molecules of ``held_out`` (shipped name or file)."""
+    ``n_held_out`` molecules of ``held_out`` (shipped name or file). Raises :class:`CheckpointError` if
+    ``path`` is not a molecule checkpoint."""
     from aae_core.metrics import evaluate
 
-    loaded = load_model(path)
+    loaded = _load_molecule_model(path)
     samples = MoleculeGenerator(loaded).sample(n, seed=seed)
     metrics = evaluate(samples, reference, train, k=(1000,))
     quality = latent_quality(loaded, held_out_molecules(loaded, held_out, n_held_out), seed)
     return RunReport(loaded.name, Path(path), metrics, loaded.history, quality)
+
+
+def _load_molecule_model(path: str | Path):
+    require_family(path, "molecules", "compare")
+    return load_model(path)
 
 
 def metrics_table(runs: Mapping[str, Mapping[str, float]], paper: bool = True) -> pd.DataFrame:
@@ -117,26 +130,31 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 def write_report(reports: Sequence[RunReport], out: str | Path, command: str = "") -> list[Path]:
     """Write ``metrics.csv``, ``latent_quality.csv``, ``report.md`` (summary tables), ``report.html``
-    (tables and every figure, self-contained) and, only if ``kaleido`` is installed, PNGs of the figures.
-    Returns the paths written."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    (tables and every figure, self-contained) and, only if ``kaleido`` is installed, PNGs of the figures,
+    each atomically (:func:`~aae_core.checkpoints.atomic_output`). Returns the paths written.
+
+    Raises
+    ------
+    OutputError
+        If ``out`` is not a folder that can be created and written, or a file cannot be written.
+    """
+    out = check_output_folder(out)
     metrics = metrics_table({r.name: r.metrics for r in reports})
     latent = latent_table(reports)
     summary = metrics[[c for c in REPORT_COLUMNS if c in metrics.columns]]
     figures = {"loss_curves": curves_figure({r.name: r.history for r in reports}),
                **{f"latent_{r.name}": latent_figure(r.latent) for r in reports}}
-    metrics.to_csv(out / "metrics.csv")
-    latent.to_csv(out / "latent_quality.csv")
+    _write(out / "metrics.csv", metrics.to_csv)
+    _write(out / "latent_quality.csv", latent.to_csv)
     intro = f"Command: `{command}`\n\n" if command else ""
     latent_summary = latent[[c for c in latent.columns if c in LATENT_COLUMNS or c.startswith("r2_")]]
-    (out / "report.md").write_text(f"# Model comparison\n\n{intro}## Generation (MOSES metrics)\n\n"
-                                   f"{_markdown(summary)}\n\n## Latent quality (held-out molecules)\n\n"
-                                   f"{_markdown(latent_summary)}\n")
+    markdown = (f"# Model comparison\n\n{intro}## Generation (MOSES metrics)\n\n{_markdown(summary)}\n\n"
+                f"## Latent quality (held-out molecules)\n\n{_markdown(latent_summary)}\n")
+    _write(out / "report.md", lambda tmp: tmp.write_text(markdown))
     html = [summary.to_html(float_format="{:.3f}".format), latent_summary.to_html(float_format="{:.3f}".format)]
     html += [fig.to_html(full_html=False, include_plotlyjs=i == 0) for i, fig in enumerate(figures.values())]
-    (out / "report.html").write_text(f"<html><body><h1>Model comparison</h1><p>{command}</p>{''.join(html)}"
-                                     "</body></html>")
+    page = f"<html><body><h1>Model comparison</h1><p>{command}</p>{''.join(html)}</body></html>"
+    _write(out / "report.html", lambda tmp: tmp.write_text(page))
     written = [out / name for name in ("metrics.csv", "latent_quality.csv", "report.md", "report.html")]
     return written + _write_pngs(figures, out)
 
@@ -147,8 +165,14 @@ def _write_pngs(figures: Mapping[str, go.Figure], out: Path) -> list[Path]:
     except ImportError:
         return []
     for name, fig in figures.items():
-        fig.write_image(out / f"{name}.png", width=1200)
+        _write(out / f"{name}.png", lambda tmp, fig=fig: fig.write_image(tmp, format="png", width=1200))
     return [out / f"{name}.png" for name in figures]
+
+
+def _write(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(tmp)`` to a temporary file that then replaces ``path`` (:func:`~aae_core.checkpoints.atomic_output`)."""
+    with atomic_output(path) as tmp:
+        write(tmp)
 
 
 def annotate_card(path: str | Path, report: RunReport, command: str) -> None:
@@ -175,9 +199,18 @@ def compare_runs(paths: Sequence[str | Path], out: str | Path, n: int = 2000, se
     ------
     DataError
         If two checkpoints have the same name, or a file is missing.
+    CheckpointError
+        If a path is not a molecule checkpoint.
+    OutputError
+        If ``out`` (or, with ``annotate``, a checkpoint) cannot be written; checked before any work.
     """
     from aae_core.metrics import load_reference, read_smiles
 
+    for path in paths:
+        require_family(path, "molecules", "compare")
+    check_output_folder(out)
+    for path in paths if annotate else ():
+        check_output(path, "checkpoint to annotate")
     names = [load_model(p).name for p in paths]
     if len(set(names)) != len(names):
         raise DataError(f"runs must have distinct names, got {names}; rename a checkpoint file")

@@ -26,3 +26,7 @@ class ConfigError(AAELabError):
 
 class TrainingError(AAELabError):
     """Training cannot go on, e.g. a loss became NaN or infinite."""
+
+
+class OutputError(AAELabError):
+    """An output cannot be written: its folder is missing or read-only, it names a folder, or the disk is full."""

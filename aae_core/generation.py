@@ -7,7 +7,7 @@ The sampling contract follows MOSES: ``sample(n) -> list[str]``, one decoded str
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -110,6 +110,26 @@ class MoleculeGenerator:
         :meth:`decode_marked`, whose options these are)."""
         z = self.sample_prior(n, seed)
         return self.decode_marked(z, temperature, greedy, None if seed is None else seed + 1, batch_size, workers)
+
+    def iter_sample_marked(self, n: int, temperature: float = 1.0, greedy: bool = False, seed: int | None = None,
+                           batch_size: int = DECODE_BATCH) -> Iterator[tuple[list[str], np.ndarray]]:
+        """:meth:`sample_marked` one decode chunk at a time, to write many molecules with flat memory: yields, for
+        each chunk of ``batch_size`` rows, its strings and its (rows,) bool validity; joined, they are exactly
+        ``sample_marked(n, temperature, greedy, seed, batch_size)``. Only the n prior codes, (n, latent_dim)
+        float32, are held for the whole run.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`decode_marked`, when the first chunk is asked for.
+        """
+        if not temperature > 0 or batch_size < 1:
+            raise ValueError(f"need temperature > 0 and batch_size >= 1, got {temperature} and {batch_size}")
+        chunks = self.sample_prior(n, seed).split(batch_size)
+        streams = np.random.SeedSequence(seed + 1).spawn(len(chunks)) if seed is not None else [None] * len(chunks)
+        for z, stream in zip(chunks, streams, strict=True):
+            marked = self._decode_chunk(z, stream, temperature, greedy)
+            yield [s for s, _ in marked], np.array([valid for _, valid in marked], dtype=bool)
 
     def sample(self, n: int, temperature: float = 1.0, greedy: bool = False, seed: int | None = None,
                batch_size: int = DECODE_BATCH, workers: int = 1) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from aae_core import chem
-from aae_core.checkpoints import load_checkpoint
+from aae_core.checkpoints import check_output, load_checkpoint, require_family
 from aae_core.config import ModelConfig, TrainConfig, from_dict, to_dict
 from aae_core.data.molecules import LoadReport, load_molecules
 from aae_core.data.sequences import SequenceDataset
@@ -79,14 +79,16 @@ def train_molecules(model_cfg: ModelConfig, train_cfg: TrainConfig, out: str | P
 
     Raises
     ------
+    OutputError
+        If ``out`` cannot be written (checked first, before any data is read; its folder is created).
     CheckpointError
         If ``init_from`` is not a readable checkpoint of the same architecture as ``model_cfg``.
     """
+    check_output(out, "checkpoint", create_folder=True)
     seed_everything(train_cfg.seed)
     model, tokenizer = _warm_start(model_cfg, train_cfg.init_from) if train_cfg.init_from else (None, None)
     dataset, tokenizer, report = prepare_data(model_cfg, train_cfg, tokenizer)
-    for callback in callbacks or []:
-        callback("data", report.to_dict())
+    _emit_report(callbacks, report)
     if model is None:
         model = build_model(model_cfg, tokenizer.vocab_size)
     if model_cfg.properties:
@@ -98,14 +100,17 @@ def train_molecules(model_cfg: ModelConfig, train_cfg: TrainConfig, out: str | P
     return trainer.fit()
 
 
+def _emit_report(callbacks: list[Callback] | None, report: LoadReport) -> None:
+    for callback in callbacks or []:
+        callback("data", report.to_dict())
+
+
 def _warm_start(model_cfg: ModelConfig, path: str) -> tuple[torch.nn.Module, Tokenizer]:
     """A model built from ``model_cfg`` holding the weights of the checkpoint at ``path``, and that checkpoint's
     tokenizer (checked before any data is read); raises :class:`CheckpointError` if the file is not a molecule
     checkpoint or its weights do not fit that architecture."""
+    require_family(path, "molecules", "--init-from")
     ckpt = load_checkpoint(path)
-    if "tokenizer" not in ckpt.meta:
-        raise CheckpointError(f"cannot start from {Path(path).name}: it has no tokenizer, so it is not a molecule "
-                              "model (an image model or a foreign file)")
     tokenizer = Tokenizer.from_dict(ckpt.meta["tokenizer"])
     model = build_model(model_cfg, tokenizer.vocab_size)
     try:
@@ -120,12 +125,23 @@ def _warm_start(model_cfg: ModelConfig, path: str) -> tuple[torch.nn.Module, Tok
 def resume_molecules(path: str | Path, overrides: dict | None = None, callbacks: list[Callback] | None = None,
                      stop_event: threading.Event | None = None) -> History:
     """Continue the run saved at ``path`` with its own configuration; ``overrides`` may change
-    ``epochs`` or ``time_budget_s`` (e.g. to train longer)."""
-    meta = load_checkpoint(path).meta
+    ``epochs`` or ``time_budget_s`` (e.g. to train longer). The callbacks get the data report first, as in
+    :func:`train_molecules`.
+
+    Raises
+    ------
+    CheckpointError
+        If ``path`` is not a molecule checkpoint, or holds no optimizer state (a finished checkpoint).
+    """
+    meta = require_family(path, "molecules", "train --resume")  # the header only: checked before any data is read
+    if not meta.get("optimizer_groups"):
+        raise CheckpointError(f"{Path(path).name} holds no optimizer state (a finished model): it cannot be resumed; "
+                              "start a new run from its weights with --init-from")
     model_cfg = from_dict(ModelConfig, meta["model_config"])
     train_cfg = from_dict(TrainConfig, {**meta["train_config"], **(overrides or {})})
     tokenizer = Tokenizer.from_dict(meta["tokenizer"])
-    dataset, _, _ = prepare_data(model_cfg, train_cfg, tokenizer)
+    dataset, _, report = prepare_data(model_cfg, train_cfg, tokenizer)
+    _emit_report(callbacks, report)
     model = build_model(model_cfg, tokenizer.vocab_size)
     keep = {k: meta[k] for k in ("model_config", "tokenizer", "data_report", "card") if k in meta}
     trainer = Trainer(model, dataset, train_cfg, keep, path, validity_monitor(tokenizer, train_cfg.monitor_samples),

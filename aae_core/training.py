@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from aae_core.checkpoints import load_checkpoint, save_checkpoint
+from aae_core.checkpoints import load_checkpoint, remove_stale_temps, save_checkpoint
 from aae_core.config import TrainConfig, to_dict
 from aae_core.exceptions import CheckpointError, TrainingError
 
@@ -145,7 +145,8 @@ class Trainer:
 
     # -- resume ------------------------------------------------------------------------------------
     def resume(self, path: str | Path | None = None) -> Trainer:
-        """Restore weights, optimizers, RNG, history and position from a resumable checkpoint.
+        """Restore weights, optimizers, RNG, history and position from a resumable checkpoint; temporary files an
+        interrupted save of it left behind are removed.
 
         Raises
         ------
@@ -153,6 +154,7 @@ class Trainer:
             If the checkpoint has no optimizer state or belongs to a different model.
         """
         ckpt = load_checkpoint(path or self.path)
+        remove_stale_temps(path or self.path)
         if not ckpt.optimizer_states:
             raise CheckpointError(f"{Path(path or self.path).name} holds no optimizer state: it cannot be resumed")
         try:

@@ -18,6 +18,13 @@ import torch
 
 from aae_core.exceptions import TokenizerError
 
+#: Longest SMILES a tokenizer reads, in characters, and largest ``max_len`` in tokens: the value of
+#: :data:`aae_core.chem.MAX_SMILES_CHARS` (not imported from there, so that loading a model needs no RDKit; a test
+#: checks they agree). Longer strings are refused before the regular expression or ``selfies`` sees them.
+MAX_SMILES_CHARS = 1000
+#: Longest SELFIES string a tokenizer reads or decodes (a SMILES of MAX_SMILES_CHARS gives up to ~5x as many
+#: characters as SELFIES; ``selfies.decoder`` takes time growing with the square of the length).
+MAX_SELFIES_CHARS = 10 * MAX_SMILES_CHARS
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
 SMILES_REGEX = re.compile(
@@ -31,14 +38,14 @@ class Tokenizer:
     Parameters
     ----------
     max_len : int
-        Longest accepted molecule in tokens, without ``<bos>``/``<eos>``.
+        Longest accepted molecule in tokens, without ``<bos>``/``<eos>``; at most :data:`MAX_SMILES_CHARS`.
     """
 
     kind = "base"
 
     def __init__(self, max_len: int = 100):
-        if max_len < 1:
-            raise TokenizerError(f"max_len must be >= 1, got {max_len}")
+        if not 1 <= max_len <= MAX_SMILES_CHARS:
+            raise TokenizerError(f"max_len must be between 1 and {MAX_SMILES_CHARS:,} tokens, got {max_len}")
         self.max_len = max_len
 
     # -- to be defined by subclasses -------------------------------------------------------------
@@ -115,11 +122,11 @@ class Tokenizer:
         self._check_fitted()
         tokens = self.tokenize(self.to_text(smiles))
         if len(tokens) > self.max_len:
-            raise TokenizerError(f"{smiles!r} has {len(tokens)} tokens, more than max_len={self.max_len}")
+            raise TokenizerError(f"{_quote(smiles)} has {len(tokens)} tokens, more than max_len={self.max_len}")
         unknown = [t for t in tokens if t not in self.token_to_id_]
         if unknown and not allow_unknown:
             raise TokenizerError(
-                f"{smiles!r} has tokens not in the vocabulary: {sorted(set(unknown))}; "
+                f"{_quote(smiles)} has tokens not in the vocabulary: {sorted(set(unknown))}; "
                 "fit the tokenizer on data that contains them or remove the molecule"
             )
         ids = [self.token_to_id_.get(t, self.unk_id) for t in tokens]
@@ -176,6 +183,22 @@ class Tokenizer:
         return tokenizer
 
 
+def _bounded(text: str, limit: int, what: str) -> str:
+    """``text`` itself if it has at most ``limit`` characters; raises :class:`TokenizerError` otherwise."""
+    if len(text) > limit:
+        raise TokenizerError(f"{what} has {len(text):,} characters, over the limit of {limit:,}")
+    return text
+
+
+def _quote(text: str, limit: int = 80) -> str:
+    """``repr(text)`` for messages, cut to ``limit`` characters with the full length given."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())
+
+
 def pad_rows(rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad id rows with 0 into a (batch, max_len) LongTensor; also return the (batch,) lengths."""
     lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
@@ -196,12 +219,13 @@ class SmilesTokenizer(Tokenizer):
         Raises
         ------
         TokenizerError
-            If part of the string matches no SMILES token (the offending characters are named).
+            If part of the string matches no SMILES token (the offending characters are named), or it is
+            longer than :data:`MAX_SMILES_CHARS`.
         """
-        tokens = SMILES_REGEX.findall(text)
+        tokens = SMILES_REGEX.findall(_bounded(text, MAX_SMILES_CHARS, "SMILES"))
         if "".join(tokens) != text:
             leftover = SMILES_REGEX.sub("", text)
-            raise TokenizerError(f"{text!r} contains characters that are not SMILES tokens: {leftover!r}")
+            raise TokenizerError(f"{_quote(text)} contains characters that are not SMILES tokens: {_quote(leftover)}")
         return tokens
 
     def join(self, tokens: Sequence[str]) -> str:
@@ -215,21 +239,36 @@ class SelfiesTokenizer(Tokenizer):
     kind = "selfies"
 
     def tokenize(self, text: str) -> list[str]:
-        return list(sf.split_selfies(text))
+        """Split a SELFIES string into its bracket tokens.
+
+        Raises
+        ------
+        TokenizerError
+            If it is longer than :data:`MAX_SELFIES_CHARS` or not a SELFIES string.
+        """
+        try:
+            return list(sf.split_selfies(_bounded(text, MAX_SELFIES_CHARS, "SELFIES string")))
+        except ValueError as err:
+            raise TokenizerError(f"{_quote(text)} is not a SELFIES string: {_one_line(err)}") from err
 
     def join(self, tokens: Sequence[str]) -> str:
         return "".join(tokens)
 
     def to_text(self, smiles: str) -> str:
+        """The SELFIES string of ``smiles``; raises :class:`TokenizerError` if it has none or is longer than
+        :data:`MAX_SMILES_CHARS`."""
         try:
-            return sf.encoder(smiles, strict=False)
-        except sf.EncoderError as err:
-            raise TokenizerError(f"{smiles!r} cannot be written as SELFIES: {err}") from err
+            return sf.encoder(_bounded(smiles, MAX_SMILES_CHARS, "SMILES"), strict=False)
+        except (sf.EncoderError, RecursionError) as err:
+            raise TokenizerError(f"{_quote(smiles)} cannot be written as SELFIES: {_one_line(err)}") from err
 
     def to_smiles(self, text: str) -> str:
+        """The SMILES of a SELFIES string; ``""`` if it does not decode or is longer than :data:`MAX_SELFIES_CHARS`."""
+        if len(text) > MAX_SELFIES_CHARS:
+            return ""
         try:
             return sf.decoder(text) or ""
-        except sf.DecoderError:
+        except (sf.DecoderError, RecursionError):
             return ""
 
 

@@ -8,6 +8,8 @@ import math
 import sys
 from pathlib import Path
 
+from aae_core.checkpoints import atomic_output, check_output, require_family
+from aae_core.data.molecules import read_smiles_list
 from aae_core.exceptions import DataError
 from aae_core.metrics.molecules import evaluate, format_table, to_frame
 from aae_core.metrics.reference import load_reference, moses_smiles, read_smiles
@@ -19,28 +21,27 @@ SHIPPED_REFERENCES = {"moses-test": ("test", "Test"), "moses-test-scaffolds": ("
 def evaluate_cli(args: argparse.Namespace) -> int:
     """Run ``aae-lab evaluate`` from parsed arguments.
 
-    Uses ``args.samples`` (a SMILES file; else ``args.n`` samples drawn from the checkpoint ``args.model``
-    with ``args.temperature`` and ``args.seed``), ``args.reference`` (``"moses-test"``,
-    ``"moses-test-scaffolds"`` or a SMILES file), ``args.train`` (``"moses-train"`` or a SMILES file) and
-    ``args.out`` (``.json`` or ``.csv``, optional). Prints the table of :func:`format_table`.
+    Uses ``args.samples`` (a SMILES or SDF file, read with a load report printed to stderr; else ``args.n``
+    samples drawn from the checkpoint ``args.model`` with ``args.temperature`` and ``args.seed``),
+    ``args.reference`` (``"moses-test"``, ``"moses-test-scaffolds"`` or a SMILES file), ``args.train``
+    (``"moses-train"`` or a SMILES file) and ``args.out`` (``.json`` or ``.csv``, optional, checked before any
+    work and written atomically). Prints the table of :func:`format_table`.
 
     Raises
     ------
     DataError
         For an unreadable SMILES file or an ``--out`` that is neither ``.json`` nor ``.csv``.
+    OutputError
+        If ``--out`` cannot be written.
+    CheckpointError
+        If ``args.model`` is not a molecule checkpoint.
     """
     out = getattr(args, "out", None)
-    if out and Path(out).suffix.lower() not in (".json", ".csv"):
-        raise DataError(f"--out must end in .json or .csv, got {out!r}")
-    if getattr(args, "samples", None):
-        generated = read_smiles(args.samples)
-    else:
-        from aae_core.generation import MoleculeGenerator
-        from aae_core.registry import load_model
-
-        generator = MoleculeGenerator(load_model(args.model))
-        generated = generator.sample(args.n, getattr(args, "temperature", 1.0), seed=getattr(args, "seed", 0))
-
+    if out:
+        check_output(out)
+        if Path(out).suffix.lower() not in (".json", ".csv"):
+            raise DataError(f"--out must end in .json or .csv, got {out!r}")
+    generated = _generated(args)
     reference_name = getattr(args, "reference", "moses-test") or "moses-test"
     if reference_name in SHIPPED_REFERENCES:
         split, label = SHIPPED_REFERENCES[reference_name]
@@ -55,11 +56,35 @@ def evaluate_cli(args: argparse.Namespace) -> int:
     metrics = evaluate(generated, reference, train, label=label)
     print(format_table(metrics))
     if out:
-        path = Path(out)
+        _write_metrics(metrics, Path(out))
+        print(f"wrote the metrics to {out}", file=sys.stderr)
+    return 0
+
+
+def _generated(args: argparse.Namespace) -> list[str]:
+    """The SMILES to score: the ``--samples`` file's (its load report printed; at most
+    :data:`aae_core.cli.MAX_SCORED`), or the model's samples."""
+    if getattr(args, "samples", None):
+        from aae_core.cli import MAX_SCORED
+
+        generated, report = read_smiles_list(args.samples)
+        print(f"samples {report.summary()}", file=sys.stderr)
+        if len(generated) > MAX_SCORED:
+            raise DataError(f"{Path(args.samples).name} holds {len(generated):,} SMILES, over the limit of "
+                            f"{MAX_SCORED:,} scored at once: score a random subset")
+        return generated
+    from aae_core.generation import MoleculeGenerator
+    from aae_core.registry import load_model
+
+    require_family(args.model, "molecules", "aae-lab evaluate")
+    generator = MoleculeGenerator(load_model(args.model))
+    return generator.sample(args.n, getattr(args, "temperature", 1.0), seed=getattr(args, "seed", 0))
+
+
+def _write_metrics(metrics: dict, path: Path) -> None:
+    with atomic_output(path) as tmp:
         if path.suffix.lower() == ".json":
             clean = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in metrics.items()}
-            path.write_text(json.dumps(clean, indent=2) + "\n")
+            tmp.write_text(json.dumps(clean, indent=2) + "\n")
         else:
-            to_frame({"generated": metrics}).to_csv(path)
-        print(f"wrote the metrics to {path}", file=sys.stderr)
-    return 0
+            to_frame({"generated": metrics}).to_csv(tmp)

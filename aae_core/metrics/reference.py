@@ -18,13 +18,10 @@ sets for Novelty are cached the same way (``train-<key>.npz``).
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 import warnings
 from collections import Counter
@@ -36,11 +33,12 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 import rdkit
 
 from aae_core import chem
-from aae_core.exceptions import DataError
+from aae_core.checkpoints import atomic_output
+from aae_core.data.molecules import read_smiles_list
+from aae_core.exceptions import DataError, OutputError
 from aae_core.metrics import descriptors as desc
 from aae_core.metrics.similarity import morgan_bits, tanimoto_max
 
@@ -96,18 +94,8 @@ def _key(kind: str, smiles: Iterable[str | None]) -> str:
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache is not secret
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray] | None:
@@ -137,46 +125,35 @@ def moses_smiles(split: MosesSplit = "test") -> list[str]:
 
 
 def read_smiles(path: str | os.PathLike[str], column: str | None = None) -> list[str]:
-    """SMILES from a file.
+    """SMILES from a file, as they are (not canonicalised), read by
+    :func:`aae_core.data.molecules.read_smiles_list`: bounded in size and line length before any parser sees
+    them; blank rows, SMILES over :data:`aae_core.chem.MAX_SMILES_CHARS` characters and unreadable SDF records
+    are left out (with a warning saying how many, unless only blank rows were).
 
-    ``.csv`` / ``.tsv`` (optionally ``.gz``): the column ``column``, else the first of ``SMILES`` /
-    ``smiles`` / ``Smiles``, else the only column. Any other extension (``.smi``, ``.txt``, optionally
-    ``.gz``): the first whitespace-separated token of each non-blank line, skipping a header line
-    ``SMILES`` / ``smiles``.
+    ``.csv`` / ``.tsv`` (optionally ``.gz``): the column ``column``, else the first of ``smiles`` /
+    ``SMILES`` / ``Smiles`` / ``canonical_smiles`` / ``smi``, else the only column. ``.smi`` / ``.txt``
+    (optionally ``.gz``): the first whitespace-separated word of each line, skipping a header line ``SMILES``
+    / ``smiles``. ``.sdf``: one SMILES per record.
 
     Raises
     ------
     DataError
-        If the file is missing, has no SMILES, or lacks the requested column.
+        If the file is missing, unreadable, of an unknown type, has no SMILES, or lacks the requested column.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"SMILES file {str(path)!r} not found; pass an existing .csv, .csv.gz or .smi file")
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    if suffixes and suffixes[-1] in (".csv", ".tsv"):
-        frame = pd.read_csv(path, sep="\t" if suffixes[-1] == ".tsv" else ",", dtype=str, keep_default_na=False)
-        if column is None:
-            candidates = [c for c in ("SMILES", "smiles", "Smiles") if c in frame.columns]
-            if candidates:
-                column = candidates[0]
-            elif len(frame.columns) == 1:
-                column = frame.columns[0]
-            else:
-                raise DataError(f"{str(path)!r} has columns {list(frame.columns)} but none named SMILES; pass column=")
-        if column not in frame.columns:
-            raise DataError(f"{str(path)!r} has no column {column!r}; its columns are {list(frame.columns)}")
-        smiles = frame[column].astype(str).str.strip().tolist()
-    else:
-        opener = gzip.open if path.suffix.lower() == ".gz" else open
-        with opener(path, "rt") as handle:
-            smiles = [line.split()[0] for line in handle if line.strip()]
-        if smiles and smiles[0].lower() == "smiles":
-            smiles = smiles[1:]
-    if not smiles:
-        raise DataError(f"{str(path)!r} contains no SMILES")
+    if not _is_file(path):
+        raise DataError(f"SMILES file {str(path)[:200]!r} not found; pass an existing .csv, .csv.gz, .smi or .sdf file")
+    smiles, report = read_smiles_list(path, column)
+    if sum(report.rejected.values()) > report.rejected["empty"]:
+        warnings.warn(f"left out of {report.summary()}", stacklevel=2)
     return smiles
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a name too long to be a path
+        return False
 
 
 def _as_smiles_list(source: Sequence[str] | str | os.PathLike[str] | None) -> tuple[list[str], str]:
@@ -489,7 +466,7 @@ def load_reference(
     try:
         _atomic_savez(path, reference._arrays())
         logger.info("reference %s: cached to %s", name, path)
-    except OSError as error:
+    except (OSError, OutputError) as error:
         warnings.warn(f"could not write the metrics cache {path}: {error}", stacklevel=2)
     return reference
 
@@ -531,6 +508,6 @@ def canonical_training_set(
     if use_cache:
         try:
             _atomic_savez(path, {"key": np.array(key), "smiles": np.array(canonical, dtype=str)})
-        except OSError as error:
+        except (OSError, OutputError) as error:
             warnings.warn(f"could not write the metrics cache {path}: {error}", stacklevel=2)
     return frozenset(canonical)
