@@ -18,7 +18,9 @@ Usage::
     .venv/bin/python bench/bench_latent_space.py RUN.safetensors -n 2000 --n-codes 1000 --n-pool 2000   # quick look
 
 With ``--annotate`` each card gets ``latent_space`` (the figures, the command and the date); the frontier
-figure on the Compare page and in ``checkpoints/README.md`` is drawn from those.
+figure on the Compare page and in ``checkpoints/README.md`` is drawn from those. ``--figure PNG`` (without
+checkpoints to measure: ``--figure checkpoints/frontier.png --no-measure``) renders that figure from the shipped
+cards in Debian's headless Chromium (Playwright), as ``checkpoints/frontier.png`` is made.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from aae_core.data.molecules import load_molecules  # noqa: E402
 from aae_core.generation import MoleculeGenerator  # noqa: E402
 from aae_core.latent import median_distance, rbf_mmd2  # noqa: E402
 from aae_core.latent_quality import (  # noqa: E402
+    frontier_figure,
+    frontier_point,
     held_out_molecules,
     neighbour_similarity,
     posterior_draws,
@@ -96,6 +100,30 @@ def annotate(path: Path, result: dict, command: str) -> None:
     save_checkpoint(path, ckpt.model_state, ckpt.meta, ckpt.optimizer_states, ckpt.rng_state)
 
 
+def render_frontier(out: Path) -> None:
+    """Write the frontier figure of every shipped molecule model with a measured card to ``out`` (PNG), drawn by
+    Plotly in Debian's Chromium."""
+    import shutil
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    points = {p.stem: point for p in SHIPPED_MOLECULE_MODELS
+              if (point := frontier_point(load_checkpoint(p).meta)) is not None}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        page_file = Path(tmp) / "frontier.html"
+        frontier_figure(points).update_layout(width=900).write_html(page_file, include_plotlyjs=True)
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update"])
+        page = browser.new_page(viewport={"width": 920, "height": 500})
+        page.goto(page_file.as_uri())
+        page.wait_for_selector(".main-svg")
+        page.locator(".plotly").first.screenshot(path=str(out))
+        browser.close()
+    print(f"wrote {out} ({len(points)} models)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="*", type=Path, default=SHIPPED_MOLECULE_MODELS)
@@ -106,15 +134,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--annotate", action="store_true", help="write the results into each checkpoint's card")
+    parser.add_argument("--figure", type=Path, help="then render the shipped models' frontier figure to this PNG")
+    parser.add_argument("--no-measure", action="store_true", help="measure nothing (with --figure: only draw)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     command = "python bench/bench_latent_space.py " + shlex.join(sys.argv[1:])
     print(f"# {command}; CPU bf16 fast: {torch.cpu._is_avx512_bf16_supported()}", flush=True)
-    for path in args.checkpoints:
+    for path in [] if args.no_measure else args.checkpoints:
         result = measure(path, args)
         print(json.dumps({"model": path.name, **result}), flush=True)
         if args.annotate:
             annotate(path, result, command)
+    if args.figure:
+        render_frontier(args.figure)
 
 
 if __name__ == "__main__":
