@@ -18,9 +18,7 @@ from dashboard import services, state
 # One intra-op thread by default: training threads and page reruns share the CPU without oversubscribing it
 # (sampling uses every core through services.DECODE_WORKERS threads instead).
 torch.set_num_threads(int(os.environ.get("AAE_LAB_THREADS", "1")))
-st.set_page_config(page_title="aae-lab", page_icon=":material/hub:", layout="wide")
-st.set_option("client.showErrorDetails", "none")
-st.set_option("client.toolbarMode", "viewer")
+st.set_page_config(page_title="aae-lab", page_icon=":material/hub:", layout="wide")  # server settings: .streamlit/
 state.init()
 services.preload()
 

@@ -94,12 +94,18 @@ def _add_to_basket(smiles: list[str], source: str, model: str) -> None:
 
 def download_buttons(frame: pd.DataFrame, stem: str, key: str) -> None:
     """CSV and SDF downloads of ``frame`` with its properties, side by side. The files are made when a button
-    is clicked (Streamlit's deferred ``data``), so showing the buttons costs nothing."""
+    is clicked (Streamlit's deferred ``data``), so showing the buttons costs nothing.
+
+    A click must not rerun the app (``on_click="ignore"``): a run that starts while the file is being made
+    empties the session's outgoing message queue, dropping the answer with the file's address (the button then
+    spins until the browser gives up, 3 minutes later), and every run replaces the deferred files' ids, so a
+    click on a button drawn by the previous run finds "Deferred file ... not found"."""
     left, right = st.columns(2)
     left.download_button("Download CSV", lambda: services.to_csv(services.with_properties(frame)), f"{stem}.csv",
-                         "text/csv", key=f"{key}_csv", icon=":material/download:", width="stretch")
+                         "text/csv", key=f"{key}_csv", on_click="ignore", icon=":material/download:", width="stretch")
     right.download_button("Download SDF", lambda: services.to_sdf(services.with_properties(frame)), f"{stem}.sdf",
-                          "chemical/x-mdl-sdfile", key=f"{key}_sdf", icon=":material/download:", width="stretch")
+                          "chemical/x-mdl-sdfile", key=f"{key}_sdf", on_click="ignore", icon=":material/download:",
+                          width="stretch")
 
 
 # -- latent map ------------------------------------------------------------------------------------

@@ -32,13 +32,13 @@ from safetensors import SafetensorError, safe_open
 from aae_core import chem, latent
 from aae_core.checkpoints import META_KEY
 from aae_core.config import ModelConfig, TrainConfig, from_dict
-from aae_core.data.molecules import SHIPPED, clean_molecules, load_molecules, read_table
+from aae_core.data.molecules import SHIPPED, SMILES_COLUMN_GUESSES, clean_molecules, load_molecules, read_table
 from aae_core.exceptions import CheckpointError, DataError, TokenizerError
 from aae_core.generation import LatentIndex, MoleculeGenerator
 from aae_core.images import LABELLED_MODELS
 from aae_core.registry import LoadedModel, load_model
-from dashboard import state
-from dashboard.jobs import TrainingJob
+from dashboard import inputs, state
+from dashboard.jobs import ImageTrainingJob, TrainingJob
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_MODALITIES = ("image", "images")  # checkpoints of these modalities belong to the Digits pages
@@ -49,9 +49,6 @@ GENERATED_POINTS = 500  # generated molecules encoded back onto the map
 GRID_PAGE = 24  # molecules drawn per page of a molecule grid (bench/bench_browser.py)
 #: Sampling decodes this many chunks at once in threads, each op on one intra-op thread (see MoleculeGenerator.decode)
 DECODE_WORKERS = len(os.sched_getaffinity(0))
-UPLOAD_MAX_BYTES = 20 * 2**20
-UPLOAD_MAX_ROWS = 100_000
-UPLOAD_TYPES = ("smi", "txt", "csv", "tsv", "sdf", "gz")
 #: Property ranges of the filters; a slider left at an end of its range sets no limit on that side.
 PROPERTY_RANGES = {"MW": (0.0, 800.0), "logP": (-5.0, 10.0), "QED": (0.0, 1.0), "SA": (1.0, 10.0)}
 LOSS_TERMS = ("reconstruction", "discriminator", "generator", "kl")
@@ -431,8 +428,9 @@ def apply_filters(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     Raises
     ------
     ValueError
-        If ``filters.smarts`` is not valid SMARTS.
+        If ``filters.smarts`` is not valid SMARTS or longer than :data:`inputs.MAX_SMARTS_CHARS`.
     """
+    smarts = inputs.check_length(filters.smarts, inputs.MAX_SMARTS_CHARS, "the SMARTS pattern")
     if filters.needs_properties():
         frame = with_properties(frame)
     keep = pd.Series(True, index=frame.index)
@@ -448,8 +446,8 @@ def apply_filters(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
             keep &= frame[name] <= high
     if filters.lipinski:
         keep &= frame["lipinski"] <= 1
-    if filters.smarts.strip():
-        query = chem.substructure_query(filters.smarts)
+    if smarts:
+        query = chem.substructure_query(smarts)
         keep &= np.array([m is not None and m.HasSubstructMatch(query) for m in map(chem.mol_from_smiles,
                                                                                       frame["smiles"])], dtype=bool)
     return frame[keep]
@@ -572,22 +570,56 @@ def to_sdf(frame: pd.DataFrame) -> str:
 @st.cache_data(show_spinner=False, max_entries=8)
 def read_upload(name: str, data: bytes, smiles_column: str, folder: str) -> tuple[str, dict, int]:
     """Validate an uploaded molecule file and keep it in ``folder``: returns (its path, the loader's report
-    as a dict, the number of molecules kept). At most :data:`UPLOAD_MAX_ROWS` rows are read.
+    as a dict, the number of molecules kept). The file is checked and cut to :data:`inputs.MAX_ROWS` rows
+    (:func:`inputs.molecule_upload`) before anything parses it.
 
     Raises
     ------
     DataError
-        If the file is empty, too large, of an unknown type, lacks the SMILES column or holds no valid
-        molecule (the loader's messages).
+        If the file is empty, too large, not text, has an over-long line, is of an unknown type, lacks the SMILES
+        column or holds no valid molecule.
     """
-    if not data:
-        raise DataError(f"{name} is empty: upload a file with one SMILES per row")
-    if len(data) > UPLOAD_MAX_BYTES:
-        raise DataError(f"{name} is {len(data) / 2**20:.1f} MiB; the limit is {UPLOAD_MAX_BYTES / 2**20:.0f} MiB")
-    path = Path(folder) / Path(name).name
-    path.write_bytes(data)
-    molecules = load_molecules(path, smiles_column or None, max_rows=UPLOAD_MAX_ROWS)
+    smiles_column = inputs.check_length(smiles_column, inputs.MAX_TEXT_CHARS, "the SMILES column name")
+    name, text = inputs.molecule_upload(name, data)
+    _check_smiles_column(name, inputs.header_columns(name, text), smiles_column)
+    path = Path(folder) / name
+    path.write_text(text, encoding="utf-8")
+    molecules = load_molecules(path, smiles_column or None, max_rows=inputs.MAX_ROWS)
     return str(path), molecules.report.to_dict(), len(molecules)
+
+
+def _check_smiles_column(name: str, columns: list[str] | None, wanted: str) -> None:
+    """Raise a :class:`DataError` pointing at the page's column box when a CSV/TSV file's header ``columns``
+    lack ``wanted`` or, with no column named, every usual SMILES column name."""
+    if columns is None:
+        return
+    if (wanted in columns) if wanted else any(guess in columns for guess in SMILES_COLUMN_GUESSES):
+        return
+    shown = ", ".join(repr(c[:40]) for c in columns[:10]) + (", ..." if len(columns) > 10 else "")
+    problem = f"no column {wanted!r}" if wanted else "no SMILES column found"
+    raise DataError(f"{name} has {problem} among its columns ({shown}): name the column in the box **SMILES "
+                    "column** (the one that holds the SMILES)")
+
+
+def save_image_uploads(files, folder: Path) -> tuple[str, str | None]:
+    """Check uploaded image files (:func:`inputs.image_upload`) and save them in ``folder``: returns (the path of
+    the images file, of the labels file or ``None``).
+
+    Raises
+    ------
+    DataError
+        If a file is refused, or there is not exactly one images file (.npz, or *-idx3-ubyte[.gz]).
+    """
+    paths = []
+    for upload in files:
+        name, data = inputs.image_upload(upload.name, upload.getvalue())
+        paths.append(folder / name)
+        paths[-1].write_bytes(data)
+    images = [p for p in paths if p.suffix == ".npz" or "idx3" in p.name]
+    labels = [p for p in paths if "idx1" in p.name]
+    if len(images) != 1:
+        raise DataError("upload one images file (.npz, or *-idx3-ubyte[.gz]) and optionally its *-idx1-ubyte labels")
+    return str(images[0]), str(labels[0]) if labels else None
 
 
 # -- training --------------------------------------------------------------------------------------
@@ -621,6 +653,8 @@ def start_training(data: str, smiles_column: str | None, max_molecules: int, fam
     ------
     ConfigError
         If the settings do not make a valid configuration (the message names the field).
+    jobs.LimitError
+        If this session already trains, or the server runs as many trainings as it allows.
     """
     model_cfg = from_dict(ModelConfig, {"model": family, "representation": representation, "latent_dim": latent_dim,
                                         "prior": PRIORS[prior], **MODEL_SIZES[size]})
@@ -628,8 +662,22 @@ def start_training(data: str, smiles_column: str | None, max_molecules: int, fam
                                         "max_molecules": max_molecules, "epochs": epochs, "batch_size": 64,
                                         "time_budget_s": time_budget_s, "log_every": 5, "monitor_samples": 100})
     name = f"{family}-{representation}-z{latent_dim}-{len(st.session_state[state.SESSION_MODELS]) + 1}"
-    return TrainingJob(name, state.session_dir() / f"{name}.safetensors", model_cfg, train_cfg,
-                       session_card(name)).start()
+    return state.start_job(TrainingJob(name, state.session_dir() / f"{name}.safetensors", model_cfg, train_cfg,
+                                       session_card(name)))
+
+
+def start_image_training(cfg, train_cfg: TrainConfig, total_epochs: int) -> ImageTrainingJob:
+    """Start training an image model of this session (the Digits pages) in a worker thread.
+
+    Raises
+    ------
+    jobs.LimitError
+        If this session already trains, or the server runs as many trainings as it allows.
+    """
+    name = f"digits_session_{cfg.model}"
+    path = str(state.session_dir() / f"{name}.safetensors")
+    card = session_card(name, "trained in the dashboard (Digits: train)")
+    return state.start_job(ImageTrainingJob(name, path, total_epochs, cfg, train_cfg, card))
 
 
 def session_card(name: str, command: str = "trained in the dashboard") -> dict:

@@ -6,17 +6,19 @@ they picked, their last sampled batch and their training job. Nothing here is sh
 
 from __future__ import annotations
 
-import tempfile
+import uuid
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from aae_core import chem
+from dashboard import jobs
 
 MODEL = "model"  # key of the model chosen in the sidebar (services.ModelRef.key)
 SESSION_MODELS = "session_models"  # {ModelRef.key: LoadedModel} trained in this session
-SESSION_DIR = "session_dir"  # this session's temporary folder (checkpoints, uploads), made on first use
+SESSION_KEY = "session_key"  # this session's key in jobs.SESSIONS (its temporary folder and training run)
 BASKET = "basket"  # DataFrame of candidate molecules, columns BASKET_COLUMNS
 BATCH = "batch"  # last sampled batch on the Sample page: services.Batch or None
 TRAINING = "training"  # the session's jobs.TrainingJob (running or finished) or None
@@ -28,17 +30,34 @@ BASKET_COLUMNS = ["smiles", "source", "model"]
 def init() -> None:
     """Give every key its default (once per session)."""
     defaults = {SESSION_MODELS: dict, METRICS: dict, BASKET: lambda: pd.DataFrame(columns=BASKET_COLUMNS),
-                BATCH: lambda: None, TRAINING: lambda: None, SESSION_DIR: lambda: None}
+                BATCH: lambda: None, TRAINING: lambda: None}
     for key, make in defaults.items():
         if key not in st.session_state:
             st.session_state[key] = make()
 
 
+def _session_ids() -> tuple[str, str]:
+    """(this session's key in :data:`jobs.SESSIONS`, Streamlit's id of its browser connection)."""
+    context = get_script_run_ctx()
+    key = st.session_state.setdefault(SESSION_KEY, uuid.uuid4().hex)  # made here: pages may run without init()
+    return key, context.session_id if context is not None else ""
+
+
 def session_dir() -> Path:
-    """This session's own temporary folder (created the first time it is needed)."""
-    if st.session_state[SESSION_DIR] is None:
-        st.session_state[SESSION_DIR] = tempfile.mkdtemp(prefix="aae-lab-session-")
-    return Path(st.session_state[SESSION_DIR])
+    """This session's own temporary folder for checkpoints and uploads (made the first time it is needed,
+    removed once the session has gone: see :class:`jobs.Sessions`)."""
+    return jobs.SESSIONS.folder(*_session_ids())
+
+
+def start_job(job: jobs.Job) -> jobs.Job:
+    """Start ``job`` as this session's training run.
+
+    Raises
+    ------
+    jobs.LimitError
+        If this session already has a run going, or the server runs as many as it allows.
+    """
+    return jobs.SESSIONS.start(*_session_ids(), job)
 
 
 def basket() -> pd.DataFrame:

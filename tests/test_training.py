@@ -1,6 +1,5 @@
 import math
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -111,27 +110,25 @@ def _cli_train(out, batch_size: int, launcher: list[str]) -> list[dict]:
             "--embedding-dim", "16", "--discriminator-dims", "32", "--epochs", "1", "--log-every", "1",
             "--monitor-samples", "8"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([*launcher, *args], check=True, env=env, capture_output=True, timeout=240)
+    done = subprocess.run([*launcher, *args], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(launcher)} exited {done.returncode}:\n{done.stderr[-4000:]}"
     return _without_time(load_checkpoint(out).meta["history"]["steps"])
 
 
 @pytest.mark.slow
 def test_ddp_two_processes_match_one_process_with_doubled_batch(tmp_path):
     single = _cli_train(tmp_path / "single.safetensors", 32, [sys.executable, "-m", "aae_core.cli"])
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr",
-                "127.0.0.1", "--master-port", str(_free_port()), "-m", "aae_core.cli"]
+    # --standalone: torchrun binds its rendezvous store to a port of its own choosing (port 0) and shares it with
+    # the workers. A port picked here and passed as --master-port was free only until this process let it go,
+    # seconds before torchrun bound it: a connection made meanwhile could take it, and torchrun exited 1.
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--local-addr", "127.0.0.1",
+                "--nproc-per-node", "2", "-m", "aae_core.cli"]
     ddp = _cli_train(tmp_path / "ddp.safetensors", 16, torchrun)
     assert [r["step"] for r in ddp] == [r["step"] for r in single] == [1, 2, 3]
     for one, two in zip(single, ddp, strict=True):
         assert two["reconstruction"] == pytest.approx(one["reconstruction"], rel=2e-2)
         assert two["discriminator"] == pytest.approx(one["discriminator"], abs=0.05)
         assert two["generator"] == pytest.approx(one["generator"], abs=0.05)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_max_steps_stops_with_checkpoint(tmp_path, model_config):

@@ -39,7 +39,7 @@ if curves.empty:
 else:
     st.plotly_chart(components.loss_figure(curves, x, log_y), key="compare_losses")
     st.download_button("Download the curves (CSV)", services.to_csv(curves), "aae-lab-loss-curves.csv", "text/csv",
-                       icon=":material/download:", key="compare_download")
+                       on_click="ignore", icon=":material/download:", key="compare_download")
 
 st.subheader("Generation metrics")
 metrics = services.metrics_module()

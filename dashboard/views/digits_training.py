@@ -3,79 +3,18 @@ aae_core.images.train_images; a fragment polls its progress every second. Same a
 
 from __future__ import annotations
 
-import tempfile
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from aae_core.checkpoints import finish_checkpoint
 from aae_core.config import TrainConfig
 from aae_core.exceptions import AAELabError
-from aae_core.image_metrics import evaluate_image_model
-from aae_core.images import (
-    CATEGORICAL_MODELS,
-    IMAGE_MODELS,
-    ImageConfig,
-    check_restarts,
-    planned_epochs,
-    train_images,
-)
-from dashboard import components, services
+from aae_core.images import CATEGORICAL_MODELS, IMAGE_MODELS, ImageConfig, check_restarts, planned_epochs
+from dashboard import components, inputs, services, state
 
 PRIORS = {"gaussian": {"name": "gaussian", "sigma": 5.0}, "mixture": {"name": "mixture", "k": 10},
           "swiss_roll": {"name": "swiss_roll"}, "uniform": {"name": "uniform"}}
-
-
-@dataclass
-class Job:
-    """One training run, shared by the worker thread and the page."""
-
-    path: str
-    total_epochs: int
-    steps: list[dict] = field(default_factory=list)
-    epochs: list[dict] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-    metrics: dict | None = None
-    error: str | None = None
-    thread: threading.Thread | None = None
-
-    def record(self, event: str, record: dict) -> None:
-        """Keep step and epoch records; steps are renumbered to run on across restart candidates."""
-        if event == "step":
-            self.steps.append({**record, "step": len(self.steps) + 1})
-        elif event == "epoch":
-            self.epochs.append(record)
-
-    def run(self, cfg: ImageConfig, train_cfg: TrainConfig) -> None:
-        started = time.perf_counter()
-        try:
-            card = services.session_card(Path(self.path).stem, "trained in the dashboard (Digits: train)")
-            history, model, prepared = train_images(cfg, train_cfg, self.path, card, [self.record], self.stop)
-            self.metrics = evaluate_image_model(model, prepared, cfg.model)
-            finish_checkpoint(self.path, {"wall_s": round(time.perf_counter() - started, 1), "metrics": self.metrics,
-                                          "epochs_done": len(history.epochs)})
-        except AAELabError as err:
-            self.error = str(err)
-        except Exception as err:  # noqa: BLE001 - shown on the page instead of a traceback
-            self.error = f"{type(err).__name__}: {err}"
-
-
-def uploaded_source(files) -> tuple[str, str | None]:
-    """Save uploads to a temp folder: (images path, labels path or None)."""
-    folder = Path(tempfile.mkdtemp(prefix="aae-digits-"))
-    paths = []
-    for upload in files:
-        paths.append(folder / Path(upload.name).name)
-        paths[-1].write_bytes(upload.getvalue())
-    images = [p for p in paths if p.suffix == ".npz" or "idx3" in p.name]
-    labels = [p for p in paths if "idx1" in p.name]
-    if len(images) != 1:
-        raise AAELabError("upload one images file (.npz, or *-idx3-ubyte[.gz]) and optionally its *-idx1-ubyte labels")
-    return str(images[0]), str(labels[0]) if labels else None
 
 
 st.title("Digits: train an adversarial autoencoder")
@@ -120,14 +59,14 @@ with st.form("digits_train_form"):
         milestone = cols[0].number_input(
             "Learning rate x0.1 after epoch (0 = never)", 0, 999, 0, key="digits_train_milestone",
             help="every learning rate drops tenfold after this epoch; 120 of 150 in the shipped clustering model")
-    files = st.file_uploader("Own MNIST-format data (default: the embedded 8x8 digits)", accept_multiple_files=True,
-                             key="digits_train_files")
+    files = st.file_uploader("Own MNIST-format data (default: the embedded 8x8 digits; at most "
+                             f"{inputs.IMAGE_MAX_BYTES // 2**20} MiB a file, unpacked)", accept_multiple_files=True,
+                             key="digits_train_files")  # the server's upload limit is IMAGE_MAX_BYTES
     submitted = st.form_submit_button("Train")
 
-job: Job | None = st.session_state.get("digits_job")
-if submitted and not (job and job.thread.is_alive()):
+if submitted:
     try:
-        data, label_file = uploaded_source(files) if files else ("digits", None)
+        data, label_file = services.save_image_uploads(files, state.session_dir()) if files else ("digits", None)
         cfg = ImageConfig(model=family, data=data, labels=label_file, latent_dim=int(latent_dim),
                           num_classes=int(clusters), hidden_dim=int(hidden), discriminator_dims=[int(hidden)] * 2,
                           prior=PRIORS[prior] if family != "label-prior" else {"name": "mixture", "k": int(clusters)},
@@ -140,25 +79,21 @@ if submitted and not (job and job.thread.is_alive()):
         train_cfg = TrainConfig(epochs=int(epochs), batch_size=100, seed=int(seed), lr_gamma=1.0, log_every=1,
                                 checkpoint_every=10**9, lr_milestones=[int(milestone)] if milestone else []).validate()
         check_restarts(cfg, train_cfg)
+        st.session_state["digits_job"] = services.start_image_training(cfg, train_cfg, planned_epochs(cfg, train_cfg))
     except AAELabError as err:
         st.error(f"Cannot train: {err}")
         st.stop()
-    job = Job(str(Path(tempfile.mkdtemp(prefix="aae-digits-")) / f"digits_session_{family}.safetensors"),
-              planned_epochs(cfg, train_cfg))
-    job.thread = threading.Thread(target=job.run, args=(cfg, train_cfg), daemon=True)
-    job.thread.start()
-    st.session_state["digits_job"] = job
 
 
 @st.fragment(run_every=1.0)
 def progress() -> None:
-    job: Job | None = st.session_state.get("digits_job")
+    job = st.session_state.get("digits_job")
     if job is None:
         st.info("Set the options and press Train; the 8x8 digits train in seconds to minutes.")
         return
-    running = job.thread.is_alive()
+    running = job.running
     if running and st.button("Stop", key="digits_train_stop"):
-        job.stop.set()
+        job.cancel()
     if job.steps:
         last = job.steps[-1]
         st.progress(min(1.0, (len(job.epochs) + last["batch"] / last["batches"]) / job.total_epochs),

@@ -4,7 +4,7 @@ import streamlit as st
 
 from aae_core import chem
 from aae_core.exceptions import AAELabError
-from dashboard import components, services, state
+from dashboard import components, inputs, services, state
 
 STARTS = ("CC(=O)Nc1ccc(O)cc1", "Cc1ccc(S(=O)(=O)Nc2ccccn2)cc1")  # paracetamol, a sulfonamide
 COLUMNS = 6
@@ -31,13 +31,14 @@ steps = left.slider("Steps", 3, 12, 8, key="interp_steps")
 method = right.radio("Path", ["linear", "spherical"], horizontal=True, key="interp_method")
 
 try:
-    path = services.interpolation(*services.cache_key(loaded), start.strip(), end.strip(), steps, method, loaded)
+    start, end = inputs.check_smiles(start, "the start SMILES"), inputs.check_smiles(end, "the end SMILES")
+    path = services.interpolation(*services.cache_key(loaded), start, end, steps, method, loaded)
 except AAELabError as err:
     st.error(f"Cannot interpolate: {err}")
     st.stop()
 
-inputs = {"start": (start, path["smiles"].iloc[0]), "end": (end, path["smiles"].iloc[-1])}
-missed = [name for name, (smiles, decoded) in inputs.items() if chem.canonicalize(smiles.strip()) != decoded]
+ends = {"start": (start, path["smiles"].iloc[0]), "end": (end, path["smiles"].iloc[-1])}
+missed = [name for name, (smiles, decoded) in ends.items() if chem.canonicalize(smiles) != decoded]
 if missed:
     verb = "decodes" if len(missed) == 1 else "decode"
     st.caption(f"Note: the {' and the '.join(missed)} {verb} to a nearby molecule rather than back to the input: "

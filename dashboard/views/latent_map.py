@@ -5,7 +5,7 @@ import streamlit as st
 from aae_core import chem, latent
 from aae_core.exceptions import AAELabError
 from aae_core.generation import MoleculeGenerator
-from dashboard import components, services
+from dashboard import components, inputs, services
 
 VIEW_NOTES = {
     "raw": "these are the model's own two latent axes.",
@@ -49,7 +49,8 @@ smiles = st.text_input("Encode my molecule (SMILES)", key="map_smiles", placehol
 yours = None
 if smiles.strip():
     try:
-        yours = MoleculeGenerator(loaded).encode([smiles.strip()]).numpy()
+        smiles = inputs.check_smiles(smiles, "your SMILES")
+        yours = MoleculeGenerator(loaded).encode([smiles]).numpy()
     except AAELabError as err:
         st.error(f"Cannot place this molecule: {err}. Check the SMILES (e.g. paste it from PubChem).")
 
@@ -67,7 +68,7 @@ st.caption(("The prior is drawn exactly: " if view.overlay.exact else "The prior
 if yours is not None:
     st.subheader("Your molecule and its nearest training molecules")
     mine, near = st.columns([1, 4])
-    mine.image(services.drawing(smiles.strip()), caption="your molecule")
+    mine.image(services.drawing(smiles), caption="your molecule")
     with near:
         st.caption("Nearest by Euclidean distance between latent codes (in latent units), not in the 2-D view.")
         components.molecule_table(view.neighbours[["smiles", "distance"]], key="map_neighbours", selectable=False)

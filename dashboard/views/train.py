@@ -4,7 +4,7 @@ import streamlit as st
 
 from aae_core.config import REPRESENTATIONS
 from aae_core.exceptions import AAELabError
-from dashboard import components, services, state
+from dashboard import components, inputs, services, state
 
 st.title("Train a model")
 st.caption("Training runs in the background: you can visit other pages meanwhile. When it ends (or you cancel "
@@ -18,10 +18,11 @@ dataset = st.radio("Dataset", list(services.DATASETS), key="train_dataset", disa
 data, column = services.DATASETS[dataset], ""
 if data == "upload":
     upload = st.file_uploader("Molecule file: .smi, .txt, .csv, .tsv, .sdf or .csv.gz (at most "
-                              f"{services.UPLOAD_MAX_BYTES // 2**20} MiB; the first "
-                              f"{services.UPLOAD_MAX_ROWS:,} rows are read)", type=list(services.UPLOAD_TYPES),
-                              key="train_upload", disabled=running)
-    column = st.text_input("SMILES column (CSV/TSV; leave empty to guess)", key="train_column", disabled=running)
+                              f"{inputs.MOLECULE_MAX_BYTES // 2**20} MiB; the first {inputs.MAX_ROWS:,} rows "
+                              "are read)", type=list(inputs.MOLECULE_TYPES), key="train_upload", disabled=running,
+                              max_upload_size=inputs.MOLECULE_MAX_BYTES // 2**20)
+    column = st.text_input("SMILES column (CSV/TSV; leave empty to guess)", key="train_column", disabled=running,
+                           max_chars=inputs.MAX_TEXT_CHARS)
     data = None
     if upload is None:
         st.info("Upload a file of molecules to train on.")
@@ -30,8 +31,8 @@ if data == "upload":
             data, report, kept = services.read_upload(upload.name, upload.getvalue(), column, str(state.session_dir()))
             components.load_report(report)
         except AAELabError as err:
-            st.error(f"{upload.name} cannot be used: {err}")
-max_molecules = st.number_input("Use the first N valid molecules", 100, services.UPLOAD_MAX_ROWS, 2_000, step=500,
+            st.error(f"{upload.name[:100]} cannot be used: {err}")
+max_molecules = st.number_input("Use the first N valid molecules", 100, inputs.MAX_ROWS, 2_000, step=500,
                                 key="train_max_molecules", disabled=running)
 
 st.subheader("2. Model")

@@ -26,9 +26,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(checkpoints: Path, home: Path, log: Path, threads: int = 1) -> Iterator[str]:
-    """Serve the app on the models in ``checkpoints`` with ``threads`` torch threads and its own ``home``
-    (Streamlit's disk cache stays out of the user's); yield its URL, stop it afterwards.
+def running_app(checkpoints: Path, home: Path, log: Path, threads: int = 1, **env: str) -> Iterator[str]:
+    """Serve the app on the models in ``checkpoints`` with ``threads`` torch threads, its own ``home`` as home
+    and working directory (Streamlit's disk cache stays out of the user's, and the app's settings must come from
+    dashboard/.streamlit/, not from the working directory) and ``env`` added to its environment; yield its URL,
+    stop it afterwards.
 
     Raises
     ------
@@ -36,32 +38,40 @@ def running_app(checkpoints: Path, home: Path, log: Path, threads: int = 1) -> I
         If the server exits or is not healthy within 90 s (its output is in ``log``).
     """
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "AAE_LAB_THREADS": str(threads),
-           "AAE_LAB_CHECKPOINTS": str(checkpoints), "HOME": str(home)}
+           "AAE_LAB_CHECKPOINTS": str(checkpoints), "HOME": str(home), **env}
     port = free_port()
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port",
-             str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+             str(port), "--server.address", "127.0.0.1", "--server.headless", "true"], cwd=home, env=env,
+            stdout=out, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_healthy(url, process, log)
             yield url
         finally:
             process.terminate()
-            process.wait(timeout=20)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:  # a server that ignores SIGTERM is stuck: the test has failed already
+                process.kill()
+                process.wait()
+
+
+def healthy(url: str) -> bool:
+    """Whether the server at ``url`` answers its health check within 10 s."""
+    try:
+        return urllib.request.urlopen(f"{url}/_stcore/health", timeout=10).read() == b"ok"
+    except OSError:
+        return False
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + 90
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"streamlit did not start; see {log}") from None
-            time.sleep(0.5)
+    while not healthy(url):
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"streamlit did not start; see {log}")
+        time.sleep(0.5)
 
 
 def launch(playwright):

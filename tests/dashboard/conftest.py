@@ -9,6 +9,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from aae_core.config import ModelConfig, TrainConfig
+from dashboard import jobs
 
 torch.set_num_threads(1)
 
@@ -42,6 +43,15 @@ def checkpoint_dir(tmp_path_factory) -> Path:
 def dashboard_env(monkeypatch, checkpoint_dir):
     """Point the app at the tiny models."""
     monkeypatch.setenv("AAE_LAB_CHECKPOINTS", str(checkpoint_dir))
+
+
+@pytest.fixture
+def fresh_sessions(monkeypatch):
+    """A new server-wide book of sessions for the app (no reaper thread); its folders go afterwards."""
+    sessions = jobs.Sessions(reap_every_s=None)
+    monkeypatch.setattr(jobs, "SESSIONS", sessions)
+    yield sessions
+    sessions.close()
 
 
 def app(page: str | None = None, **session_state) -> AppTest:

@@ -11,6 +11,7 @@ import pytest
 
 from dashboard import services
 from tests.dashboard.conftest import app, assert_clean
+from tests.dashboard.test_jobs import FakeJob
 
 PAGES = ["home", "latent_map", "sample", "interpolate", "basket", "train", "compare", "divergences"]
 KNOWN = "CC1Oc2ccc(Cl)cc2N(CC(O)CO)C1=O"  # the first molecule of the MOSES train cut: in every tiny vocabulary
@@ -178,6 +179,8 @@ def test_train_upload_is_validated_with_a_report(tmp_path):
     uploader = at.get("file_uploader")[0]
     uploader.upload("mols.csv", b"name,structure\na,CCO\nb,not_a_smiles\nc,CCO\nd,c1ccccc1\n", "text/csv").run()
     assert "no SMILES column" in texts(at.error) and not at.exception
+    assert "name the column in the box **SMILES column**" in texts(at.error)
+    assert "smiles_column=" not in texts(at.error)  # the page has a box for it, unlike the Python API
     at.text_input(key="train_column").input("structure").run()
     assert_clean(at)
     counts = {m.label: m.value for m in at.metric}
@@ -226,3 +229,55 @@ def test_a_broken_checkpoint_is_reported_not_raised(tmp_path, monkeypatch):
     assert "No molecule model found" in texts(at.sidebar.warning)
     at.switch_page("views/sample.py").run()
     assert "No molecule model yet" in texts(at.info) and not at.exception
+
+
+def test_over_long_smiles_and_smarts_are_refused_with_their_limit():
+    """A 20,000-atom SMILES once overflowed RDKit's stack and took the server down: now every box refuses it
+    before any parser sees it, with a short message that names the limit."""
+    long = "C" * 20_000
+    at = app("interpolate")
+    at.text_input(key="interp_start").input(long).run()
+    assert "Cannot interpolate: the start SMILES has 20,000 characters, over the limit of 1,000" in texts(at.error)
+    assert not at.exception and len(texts(at.error)) < 300
+    at = app("latent_map")
+    at.text_input(key="map_smiles").input(long).run()
+    assert "your SMILES has 20,000 characters, over the limit of 1,000" in texts(at.error)
+    assert not at.exception and at.get("plotly_chart") and len(texts(at.error)) < 300
+    at = app("sample")
+    at.number_input(key="sample_n").set_value(50)
+    at.button[0].click().run()
+    at.text_input(key="filter_smarts").input(long).run()
+    assert "the SMARTS pattern has 20,000 characters, over the limit of 1,000" in texts(at.error)
+    assert not at.exception and at.dataframe
+
+
+@pytest.mark.parametrize(("name", "data", "message"), [
+    ("book.csv", b"PK\x03\x04\x14\x00\x06\x00\x08\x00" * 100, "book.csv is not a text file"),  # a spreadsheet
+    ("mols.smi", "CCO\ncafé\n".encode("latin-1"), "mols.smi is not a text file"),
+    ("one-line.smi", b"C" * 2**20, "line 1 has 1,048,576 characters, over the limit of 10,000"),
+])
+def test_train_upload_refuses_files_no_parser_should_see(name, data, message):
+    at = app("train")
+    at.radio(key="train_dataset").set_value("Upload a molecule file").run()
+    at.get("file_uploader")[0].upload(name, data).run()
+    assert message in texts(at.error) and not at.exception
+    assert "unexpected problem" not in texts(at.error)
+    assert at.button(key="train_start").disabled
+
+
+def test_training_beyond_the_server_limit_is_refused_with_a_message(fresh_sessions):
+    sessions = fresh_sessions
+    sessions.max_running = 1
+    other = sessions.start("another session", "its tab", FakeJob("theirs"))
+    at = app("train")
+    at.number_input(key="train_max_molecules").set_value(100)
+    at.button(key="train_start").click().run()
+    assert "Cannot start: the server is already running 1 training run(s)" in texts(at.error)
+    assert not at.exception and at.session_state["training"] is None
+    other.finish()
+    at.button(key="train_start").click().run()
+    assert_clean(at)
+    job = at.session_state["training"]
+    assert job is not None and sessions.running() <= 1
+    job.cancel()
+    job.thread.join(timeout=120)

@@ -12,7 +12,7 @@ import pytest
 from rdkit import Chem
 
 from aae_core.exceptions import DataError
-from dashboard import services
+from dashboard import inputs, services
 from dashboard.jobs import TrainingJob
 from tests.dashboard.conftest import tiny_configs
 
@@ -109,7 +109,7 @@ def test_selected_rows_reads_customdata_of_molecule_points():
 def test_read_upload_rejects_empty_and_oversized_files(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="empty"):
         services.read_upload.__wrapped__("a.smi", b"", "", str(tmp_path))
-    monkeypatch.setattr(services, "UPLOAD_MAX_BYTES", 10)
+    monkeypatch.setattr(inputs, "MOLECULE_MAX_BYTES", 10)
     with pytest.raises(DataError, match="limit"):
         services.read_upload.__wrapped__("a.smi", b"CCO\n" * 10, "", str(tmp_path))
 

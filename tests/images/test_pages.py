@@ -3,6 +3,7 @@ st.error (never a traceback) for bad input."""
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from aae_core.checkpoints import finish_checkpoint
 from aae_core.data.images import load_images
 from aae_core.images import MNIST_HELD_OUT, shipped_image_models, train_images
 from aae_core.registry import load_model
+from dashboard import jobs
+from tests.dashboard.test_jobs import FakeJob
 from tests.images.conftest import tiny_image_config, tiny_train_config
 
 PAGES = Path(__file__).resolve().parents[2] / "dashboard" / "views"
@@ -184,6 +187,27 @@ def test_train_page_shows_errors_not_tracebacks():
     assert not at.exception
     assert "leaves nothing to continue" in at.error[0].value
 
+
+def test_train_page_checks_uploads_and_trains_once_per_session(monkeypatch, request):
+    """A broken or bombing upload is refused before NumPy reads it; a second run of the same session is refused
+    (the book of sessions is the server's, shared with the molecule Train page)."""
+    at = page("digits_training.py").run()
+    at.get("file_uploader")[0].upload("digits.npz", b"not a zip archive")
+    at.button[0].click().run()
+    assert "Cannot train: digits.npz is not an .npz archive" in at.error[0].value and not at.exception
+    at.get("file_uploader")[0].upload("train-images-idx3-ubyte.gz", gzip.compress(b"\x00" * (65 * 2**20)))
+    at.button[0].click().run()
+    assert "unpacks to more than 64 MiB, the limit" in at.error[0].value and not at.exception
+    sessions = jobs.Sessions(reap_every_s=None)
+    monkeypatch.setattr(jobs, "SESSIONS", sessions)
+    request.addfinalizer(sessions.close)
+    at = page("digits_training.py")
+    at.session_state["session_key"] = "this tab"
+    at.run()
+    sessions.start("this tab", "", FakeJob("aae-smiles-z16-1"))
+    at.button[0].click().run()
+    assert "Cannot train: this session is already training aae-smiles-z16-1" in at.error[0].value
+    assert "digits_job" not in at.session_state
 
 def test_accuracy_page_baseline():
     at = page("digits_accuracy.py").run()
