@@ -183,14 +183,15 @@ def _check_out(args: argparse.Namespace) -> None:
         check_output(args.out)
 
 
-def _generator(path: str, command: str, autocast: str = "auto"):
-    """A generator on the molecule model at ``path``; :class:`CheckpointError` for an image model."""
+def _generator(path: str, command: str, autocast: str = "auto", constrained: bool = False):
+    """A generator on the molecule model at ``path`` (``constrained``: syntax-constrained SMILES decoding);
+    :class:`CheckpointError` for an image model."""
     from aae_core.checkpoints import require_family
     from aae_core.generation import MoleculeGenerator
     from aae_core.registry import load_model
 
     require_family(path, "molecules", f"aae-lab {command}")
-    return MoleculeGenerator(load_model(path), autocast=autocast)
+    return MoleculeGenerator(load_model(path), autocast=autocast, constrained=constrained)
 
 
 # -- sub-commands ----------------------------------------------------------------------------------
@@ -306,7 +307,7 @@ def _report_line(report: dict) -> str:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     _check_out(args)
-    generator = _generator(args.model, "sample", args.autocast)
+    generator = _generator(args.model, "sample", args.autocast, args.constrained)
     chunks = generator.iter_sample_marked(args.n, args.temperature, args.greedy, args.seed, args.batch_size)
     valid = 0
     with _csv_output(args.out) as handle:
@@ -321,7 +322,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     _check_out(args)
-    generator = _generator(args.model, "encode")
+    generator = _generator(args.model, "encode", constrained=args.constrained)
     smiles = _read_smiles_arg(args.smiles, args.file, generator)
     z = generator.encode(smiles).numpy()
     frame = pd.DataFrame(z, columns=[f"z{i}" for i in range(z.shape[1])])
@@ -398,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--autocast", choices=AUTOCAST, default="auto",
                         help="bf16 decoding: auto (where bf16 is fast: AVX-512-BF16 CPUs, GPUs), bf16 or off")
     sample.add_argument("--out", help="CSV file, written as the samples come (default: standard output)")
+    _constrained_option(sample)
     sample.set_defaults(func=cmd_sample)
 
     encode = sub.add_parser("encode", help="latent codes of SMILES (CSV: smiles, z0..)")
@@ -406,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--file", help="encode the valid molecules of this .smi/.csv/.sdf file (load report on stderr)")
     encode.add_argument("--reconstruct", action="store_true", help="also decode each code back (greedy)")
     encode.add_argument("--out", help="CSV file (default: standard output)")
+    _constrained_option(encode)
     encode.set_defaults(func=cmd_encode)
 
     interp = sub.add_parser("interpolate", help="decode the latent path between two molecules")
@@ -457,6 +460,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="interface to listen on (default: this machine only; 0.0.0.0 for all)")
     dash.set_defaults(func=cmd_dashboard)
     return parser
+
+
+def _constrained_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--constrained", action="store_true",
+                        help="syntax-constrained SMILES decoding: no unbalanced branch or unclosed ring")
 
 
 def _model_option(parser: argparse.ArgumentParser) -> None:

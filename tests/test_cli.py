@@ -45,6 +45,14 @@ def test_sample_encode_interpolate(trained_checkpoint, tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[0] == "t,smiles,valid"
 
 
+def test_sample_with_the_syntax_mask(trained_checkpoint, tmp_path, capsys):
+    from tests.test_grammar import well_formed
+
+    out = tmp_path / "c.csv"
+    assert main(["sample", "--model", str(trained_checkpoint), "-n", "40", "--constrained", "--out", str(out)]) == 0
+    assert all(map(well_formed, pd.read_csv(out, keep_default_na=False)["smiles"]))
+
+
 @pytest.mark.parametrize("argv,message", [
     (["encode", "CCO"], "no checkpoint at"),
     (["train", "--out", "x.safetensors", "--cell", "transformer"], "cell='transformer' is not allowed"),
