@@ -27,7 +27,8 @@ import torch
 from aae_core import latent
 from aae_core.generation import MoleculeGenerator
 from aae_core.registry import load_model
-from dashboard import components, services
+from dashboard import components
+from dashboard.services import data, drawings, latent_map, properties, sampling
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,15 +45,15 @@ def timed(label: str, step: Callable[[int], object], repeat: int) -> object:
 
 
 def uncached_properties(frame: pd.DataFrame) -> pd.DataFrame:
-    """:func:`services.with_properties` as on a first visit (the per-molecule caches emptied first)."""
-    services.molecule_properties.cache_clear()
-    return services.with_properties(frame)
+    """:func:`services.properties.with_properties` as on a first visit (the per-molecule caches emptied first)."""
+    properties.molecule_properties.cache_clear()
+    return properties.with_properties(frame)
 
 
 def grid(page: pd.DataFrame) -> pd.DataFrame:
     """What the Sample page computes for the rows on screen: their properties and drawings, uncached."""
-    services.drawing.cache_clear()
-    return services.with_drawings(uncached_properties(page))
+    drawings.drawing.cache_clear()
+    return drawings.with_drawings(uncached_properties(page))
 
 
 def main() -> None:
@@ -60,7 +61,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(ROOT / "checkpoints" / "aae_moses.safetensors"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--nonlinear", action="store_true", help="also time t-SNE and UMAP (slow)")
-    parser.add_argument("--workers", type=int, default=services.DECODE_WORKERS,
+    parser.add_argument("--workers", type=int, default=sampling.DECODE_WORKERS,
                         help="decoding threads, as the app (default: one per core, %(default)s here)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # as the app (AAE_LAB_THREADS)
@@ -68,7 +69,7 @@ def main() -> None:
 
     loaded = load_model(args.model)
     generator = MoleculeGenerator(loaded)
-    known = services.training_set()
+    known = data.training_set()
     print(f"model {loaded.name}: latent_dim {loaded.config.latent_dim}, decoding workers {args.workers}")
 
     print("-- Sample & draw: 1,000 molecules")
@@ -79,14 +80,14 @@ def main() -> None:
     smiles, valid = timed(f"sample 1,000: {args.workers} decoding threads x 1 intra-op thread (the app)",
                           lambda i: generator.sample_marked(1000, seed=i, workers=args.workers), args.repeat)
     timed("describe them, parsing each again (before: validity, uniqueness, novelty)",
-          lambda i: services.describe(smiles, known), args.repeat)
+          lambda i: sampling.describe(smiles, known), args.repeat)
     frame = timed("describe them with the validity the sampler marked (the app)",
-                  lambda i: services.describe(smiles, known, valid), args.repeat)
-    page = frame[frame["valid"]].head(services.GRID_PAGE)
+                  lambda i: sampling.describe(smiles, known, valid), args.repeat)
+    page = frame[frame["valid"]].head(drawings.GRID_PAGE)
     timed(f"properties and drawings of one grid page ({len(page)} molecules)", lambda i: grid(page), args.repeat)
     def everything(i: int) -> pd.DataFrame:
         smiles, valid = generator.sample_marked(1000, seed=10 + i, workers=args.workers)
-        return grid(services.describe(smiles, known, valid).query("valid").head(services.GRID_PAGE))
+        return grid(sampling.describe(smiles, known, valid).query("valid").head(drawings.GRID_PAGE))
 
     timed("all of it: sample 1,000, describe, the grid page", everything, args.repeat)
     timed(f"properties of all {int(frame['valid'].sum())} valid (once a property filter is set)",
@@ -94,10 +95,10 @@ def main() -> None:
     print(f"   validity {frame['valid'].mean():.1%} of 1,000")
 
     print("-- Latent map: 10,000 training molecules")
-    codes = timed("encode 10,000 (first visit per model; cached after)", lambda i: services.training_codes.__wrapped__(
-        str(loaded.path), 0.0, 10_000, loaded), 1)
+    codes = timed("encode 10,000 (first visit per model; cached after)",
+                  lambda i: latent_map.training_codes.__wrapped__(str(loaded.path), 0.0, 10_000, loaded), 1)
     train, train_codes = codes
-    prior = generator.sample_prior(services.PRIOR_POINTS, seed=0).numpy()
+    prior = generator.sample_prior(latent_map.PRIOR_POINTS, seed=0).numpy()
 
     def pca_map(i: int) -> int:
         view = latent.project(train_codes, "pca")
@@ -106,13 +107,13 @@ def main() -> None:
         points = pd.DataFrame({"x": view.coords[:, 0], "y": view.coords[:, 1], "kind": "training",
                                         "smiles": train["smiles"].to_numpy()})
         empty = pd.DataFrame(columns=["smiles", "distance", "x", "y"])
-        figure = components.latent_map_figure(services.LatentMap(points, view, overlay, empty), "dataset")
+        figure = components.latent_map_figure(latent_map.LatentMap(points, view, overlay, empty), "dataset")
         return len(figure.to_json())
 
     size = timed(f"project {len(train_codes):,} with PCA + prior overlay + Scattergl figure", pca_map, args.repeat)
     print(f"   figure JSON {size / 2**20:.1f} MiB")
     if args.nonlinear:
-        subset = train_codes[: services.NONLINEAR_MAX_POINTS]
+        subset = train_codes[: latent_map.NONLINEAR_MAX_POINTS]
         timed(f"t-SNE of {len(subset):,} (+{len(prior):,} prior samples, jointly)",
               lambda i: latent.project(subset, "tsne", extra=prior), 1)
         timed(f"UMAP of {len(subset):,} (first call includes numba compilation)",

@@ -13,20 +13,21 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from dashboard import services, state
+from dashboard import state
+from dashboard.services import data, models, training
 
 # One intra-op thread by default: training threads and page reruns share the CPU without oversubscribing it
-# (sampling uses every core through services.DECODE_WORKERS threads instead).
+# (sampling uses every core through services.sampling.DECODE_WORKERS threads instead).
 torch.set_num_threads(int(os.environ.get("AAE_LAB_THREADS", "1")))
 st.set_page_config(page_title="aae-lab", page_icon=":material/hub:", layout="wide")  # server settings: .streamlit/
 state.init()
-services.preload()
+data.preload()
 
-trained = services.collect_trained_model()
+trained = training.collect_trained_model()
 if trained is not None:
     st.toast(f"{trained.label} is ready and selected in the sidebar.", icon=":material/check_circle:")
 
-choices = services.model_choices()
+choices = models.model_choices()
 with st.sidebar:
     if choices:
         if st.session_state.get(state.MODEL) not in choices:

@@ -14,7 +14,8 @@ from plotly.subplots import make_subplots
 from aae_core import chem
 from aae_core.exceptions import AAELabError
 from aae_core.registry import LoadedModel
-from dashboard import services, state
+from dashboard import state
+from dashboard.services import drawings, exports, latent_map, models, properties, training
 
 #: One colour per kind of point, on every page: what the prior says, what the encoder does with training
 #: molecules, what the decoder generates, and the user's own molecule.
@@ -36,16 +37,16 @@ ROW_HEIGHT = 96  # pixels per row of a molecule table (fits a 200 x 140 drawing 
 NUMBER_FORMATS = {"QED": "%.2f", "logP": "%.2f", "SA": "%.2f", "MW": "%.1f", "distance": "%.2f", "t": "%.2f"}
 
 
-def current_model() -> tuple[services.ModelRef, LoadedModel]:
+def current_model() -> tuple[models.ModelRef, LoadedModel]:
     """The model chosen in the sidebar; stops the page with a message when there is none or it fails."""
-    choices = services.model_choices()
+    choices = models.model_choices()
     ref = choices.get(st.session_state.get(state.MODEL))
     if ref is None:
         st.info("No molecule model yet: train one on the **Train** page (shipped models are read from "
-                f"`{services.checkpoint_dir()}`).")
+                f"`{models.checkpoint_dir()}`).")
         st.stop()
     try:
-        return ref, services.load(ref)
+        return ref, models.load(ref)
     except AAELabError as err:
         st.error(f"Cannot load {ref.label}: {err}. Pick another model in the sidebar.")
         st.stop()
@@ -53,11 +54,11 @@ def current_model() -> tuple[services.ModelRef, LoadedModel]:
 
 # -- molecules -------------------------------------------------------------------------------------
 def page_of(frame: pd.DataFrame, key: str) -> tuple[pd.DataFrame, int]:
-    """The rows of ``frame`` on the page the user picks (:data:`services.GRID_PAGE` per page) and the page
+    """The rows of ``frame`` on the page the user picks (:data:`drawings.GRID_PAGE` per page) and the page
     number."""
-    pages = max(1, math.ceil(len(frame) / services.GRID_PAGE))
+    pages = max(1, math.ceil(len(frame) / drawings.GRID_PAGE))
     page = st.pagination(pages, key=key) if pages > 1 else 1
-    return frame.iloc[(page - 1) * services.GRID_PAGE: page * services.GRID_PAGE], page
+    return frame.iloc[(page - 1) * drawings.GRID_PAGE: page * drawings.GRID_PAGE], page
 
 
 def molecule_table(frame: pd.DataFrame, key: str, selectable: bool = True) -> list[int]:
@@ -69,7 +70,7 @@ def molecule_table(frame: pd.DataFrame, key: str, selectable: bool = True) -> li
                for name, fmt in NUMBER_FORMATS.items() if name in frame}
     config |= {"lipinski": st.column_config.NumberColumn("Ro5 violations", format="%d",
                                                          help="Lipinski rule-of-five violations (0-4)")}
-    shown = services.with_drawings(frame)
+    shown = drawings.with_drawings(frame)
     height = 44 + ROW_HEIGHT * min(max(len(frame), 1), 8)  # header, then up to 8 rows without scrolling
     if not selectable:
         st.dataframe(shown, column_config=config, hide_index=True, row_height=ROW_HEIGHT, height=height, key=key)
@@ -101,15 +102,15 @@ def download_buttons(frame: pd.DataFrame, stem: str, key: str) -> None:
     spins until the browser gives up, 3 minutes later), and every run replaces the deferred files' ids, so a
     click on a button drawn by the previous run finds "Deferred file ... not found"."""
     left, right = st.columns(2)
-    left.download_button("Download CSV", lambda: services.to_csv(services.with_properties(frame)), f"{stem}.csv",
+    left.download_button("Download CSV", lambda: exports.to_csv(properties.with_properties(frame)), f"{stem}.csv",
                          "text/csv", key=f"{key}_csv", on_click="ignore", icon=":material/download:", width="stretch")
-    right.download_button("Download SDF", lambda: services.to_sdf(services.with_properties(frame)), f"{stem}.sdf",
+    right.download_button("Download SDF", lambda: exports.to_sdf(properties.with_properties(frame)), f"{stem}.sdf",
                           "chemical/x-mdl-sdfile", key=f"{key}_sdf", on_click="ignore", icon=":material/download:",
                           width="stretch")
 
 
 # -- latent map ------------------------------------------------------------------------------------
-def latent_map_figure(view: services.LatentMap, colour_by: str) -> go.Figure:
+def latent_map_figure(view: latent_map.LatentMap, colour_by: str) -> go.Figure:
     """The prior's density under the points of ``view`` and its sigma rings over them; molecules coloured by
     kind (``colour_by == "dataset"``) or by a property; each molecule point carries its row in ``customdata``."""
     overlay, points = view.overlay, view.points
@@ -123,7 +124,7 @@ def latent_map_figure(view: services.LatentMap, colour_by: str) -> go.Figure:
     if colour_by != "dataset":
         molecules = points["kind"].isin(["training", "generated"])
         values = pd.Series(np.nan, index=points.index)
-        values[molecules] = services.properties_table(tuple(points.loc[molecules, "smiles"]))[colour_by].to_numpy()
+        values[molecules] = properties.properties_table(tuple(points.loc[molecules, "smiles"]))[colour_by].to_numpy()
     for kind in ("prior", "training", "generated", "yours"):
         rows = points[points["kind"] == kind]
         if len(rows):
@@ -223,10 +224,10 @@ def _points_trace(kind: str, rows: pd.DataFrame, values: pd.Series | None, colou
 
 # -- charts ----------------------------------------------------------------------------------------
 def loss_figure(table: pd.DataFrame, x: str, log_y: bool) -> go.Figure:
-    """Loss curves from :func:`services.loss_table`: a panel per term, a colour per run, the smoothed curve
+    """Loss curves from :func:`services.training.loss_table`: a panel per term, a colour per run, the smoothed curve
     over the faint raw one; a dotted line at ln 2 in the adversarial panels (where the discriminator cannot
     tell codes from prior samples)."""
-    terms = [t for t in services.LOSS_TERMS if t in set(table["term"])]
+    terms = [t for t in training.LOSS_TERMS if t in set(table["term"])]
     fig = make_subplots(rows=1, cols=len(terms), subplot_titles=[TERM_TITLES[t] for t in terms],
                         horizontal_spacing=0.06)
     for index, (run, rows) in enumerate(table.groupby("run", sort=False)):
@@ -287,7 +288,7 @@ def divergence_figure(curve: pd.DataFrame, shift: float) -> go.Figure:
 
 
 # -- cards and reports -----------------------------------------------------------------------------
-def model_card(ref: services.ModelRef, loaded: LoadedModel) -> None:
+def model_card(ref: models.ModelRef, loaded: LoadedModel) -> None:
     """What a model is, what it was trained on, for how long, and how well it does (the card's measured
     metrics, when it has them)."""
     cfg, meta = loaded.config, loaded.meta

@@ -16,11 +16,11 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from aae_core import chem
 from dashboard import jobs
 
-MODEL = "model"  # key of the model chosen in the sidebar (services.ModelRef.key)
+MODEL = "model"  # key of the model chosen in the sidebar (services.models.ModelRef.key)
 SESSION_MODELS = "session_models"  # {ModelRef.key: LoadedModel} trained in this session
 SESSION_KEY = "session_key"  # this session's key in jobs.SESSIONS (its temporary folder and training run)
 BASKET = "basket"  # DataFrame of candidate molecules, columns BASKET_COLUMNS
-BATCH = "batch"  # last sampled batch on the Sample page: services.Batch or None
+BATCH = "batch"  # last sampled batch on the Sample page: services.sampling.Batch or None
 TRAINING = "training"  # the session's jobs.TrainingJob (running or finished) or None
 METRICS = "run_metrics"  # {(checkpoint path, mtime): generation metrics} computed on the Compare page
 

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from dashboard import components, services, state
+from dashboard import components, state
+from dashboard.services import properties
 
 st.title("Candidate basket")
 st.caption("Molecules you picked on Sample & draw, Latent map and Interpolate. The basket lasts as long as this "
@@ -13,7 +14,7 @@ if basket.empty:
             "**Add to the basket**.")
     st.stop()
 
-frame = services.with_properties(basket)
+frame = properties.with_properties(basket)
 rows = components.molecule_table(frame, key="basket_grid")
 left, right = st.columns(2)
 if left.button(f"Remove {len(rows)} selected" if rows else "Select rows to remove them", disabled=not rows,

@@ -26,7 +26,7 @@ from aae_core.latent import prior_match, prior_overlay, project
 from aae_core.models.semisupervised import CategoricalAAE
 from aae_core.registry import load_model
 from dashboard import components
-from dashboard.services import checkpoint_dir, mtime
+from dashboard.services.models import checkpoint_dir, mtime
 
 ROWS = 2000  # images drawn on the latent map
 

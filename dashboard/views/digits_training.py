@@ -11,7 +11,8 @@ import streamlit as st
 from aae_core.config import TrainConfig
 from aae_core.exceptions import AAELabError
 from aae_core.images import CATEGORICAL_MODELS, IMAGE_MODELS, ImageConfig, check_restarts, planned_epochs
-from dashboard import components, inputs, services, state
+from dashboard import components, inputs, state
+from dashboard.services import training, uploads
 
 PRIORS = {"gaussian": {"name": "gaussian", "sigma": 5.0}, "mixture": {"name": "mixture", "k": 10},
           "swiss_roll": {"name": "swiss_roll"}, "uniform": {"name": "uniform"}}
@@ -66,7 +67,7 @@ with st.form("digits_train_form"):
 
 if submitted:
     try:
-        data, label_file = services.save_image_uploads(files, state.session_dir()) if files else ("digits", None)
+        data, label_file = uploads.save_image_uploads(files, state.session_dir()) if files else ("digits", None)
         cfg = ImageConfig(model=family, data=data, labels=label_file, latent_dim=int(latent_dim),
                           num_classes=int(clusters), hidden_dim=int(hidden), discriminator_dims=[int(hidden)] * 2,
                           prior=PRIORS[prior] if family != "label-prior" else {"name": "mixture", "k": int(clusters)},
@@ -79,7 +80,7 @@ if submitted:
         train_cfg = TrainConfig(epochs=int(epochs), batch_size=100, seed=int(seed), lr_gamma=1.0, log_every=1,
                                 checkpoint_every=10**9, lr_milestones=[int(milestone)] if milestone else []).validate()
         check_restarts(cfg, train_cfg)
-        st.session_state["digits_job"] = services.start_image_training(cfg, train_cfg, planned_epochs(cfg, train_cfg))
+        st.session_state["digits_job"] = training.start_image_training(cfg, train_cfg, planned_epochs(cfg, train_cfg))
     except AAELabError as err:
         st.error(f"Cannot train: {err}")
         st.stop()

@@ -4,7 +4,8 @@ import numpy as np
 import streamlit as st
 
 from aae_core import latent
-from dashboard import components, services
+from dashboard import components
+from dashboard.services import divergences
 
 st.title("Divergences: how far apart are two distributions?")
 st.markdown(
@@ -18,11 +19,11 @@ st.markdown(
 cols = st.columns(3)
 shape = cols[0].radio("Shape", latent.SHAPES, format_func=str.capitalize, horizontal=True, key="div_shape")
 width = cols[1].slider("Width (Gaussian sigma, or uniform width)", 0.05, 2.0, 0.3, 0.05, key="div_width")
-shift = cols[2].slider("Shift of Q", float(services.SHIFTS[0]), float(services.SHIFTS[-1]), 1.0, 0.05,
+shift = cols[2].slider("Shift of Q", float(divergences.SHIFTS[0]), float(divergences.SHIFTS[-1]), 1.0, 0.05,
                        key="div_shift")
 
-curve = services.divergence_curve(shape, width)
-x = latent.divergence_grid(width, float(np.abs(services.SHIFTS).max()))
+curve = divergences.divergence_curve(shape, width)
+x = latent.divergence_grid(width, float(np.abs(divergences.SHIFTS).max()))
 p, q = latent.shifted_pair(shape, width, shift, x)
 now = latent.divergences(p, q, x)
 slope = curve.iloc[int(np.abs(curve["shift"] - shift).argmin())]

@@ -4,7 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from aae_core.exceptions import AAELabError
-from dashboard import components, services
+from dashboard import components
+from dashboard.services import models
 
 st.title("aae-lab: adversarial autoencoders for molecules and digits")
 st.markdown(
@@ -16,19 +17,19 @@ st.markdown(
     "and train your own model. The Digits pages run the paper's own experiments on handwritten digits.")
 
 st.subheader("Models")
-refs, problems = services.shipped_models()
+refs, problems = models.shipped_models()
 for message in problems:
     st.warning(f"A checkpoint was skipped: {message}")
-for ref in services.model_choices().values():
+for ref in models.model_choices().values():
     try:
-        components.model_card(ref, services.load(ref))
+        components.model_card(ref, models.load(ref))
     except AAELabError as err:
         st.warning(f"{ref.label} cannot be loaded: {err}")
 if not refs:
-    st.info(f"No shipped model in `{services.checkpoint_dir()}`: train one on the Train page.")
+    st.info(f"No shipped model in `{models.checkpoint_dir()}`: train one on the Train page.")
 
 st.subheader("Digit models")
-digit_models = services.digit_models_table()
+digit_models = models.digit_models_table()
 if digit_models.empty:
     st.info("No shipped digit model: train one on the Digits Training page, or run `aae-lab train-images`.")
 else:

@@ -4,7 +4,8 @@ import streamlit as st
 
 from aae_core import chem
 from aae_core.exceptions import AAELabError
-from dashboard import components, inputs, services, state
+from dashboard import components, inputs, state
+from dashboard.services import drawings, interpolation, models
 
 STARTS = ("CC(=O)Nc1ccc(O)cc1", "Cc1ccc(S(=O)(=O)Nc2ccccn2)cc1")  # paracetamol, a sulfonamide
 COLUMNS = 6
@@ -32,7 +33,7 @@ method = right.radio("Path", ["linear", "spherical"], horizontal=True, key="inte
 
 try:
     start, end = inputs.check_smiles(start, "the start SMILES"), inputs.check_smiles(end, "the end SMILES")
-    path = services.interpolation(*services.cache_key(loaded), start, end, steps, method, loaded)
+    path = interpolation.interpolation(*models.cache_key(loaded), start, end, steps, method, loaded)
 except AAELabError as err:
     st.error(f"Cannot interpolate: {err}")
     st.stop()
@@ -44,10 +45,10 @@ if missed:
     st.caption(f"Note: the {' and the '.join(missed)} {verb} to a nearby molecule rather than back to the input: "
                "this model's codes keep a molecule's neighbourhood, not every atom (see its reconstruction accuracy "
                "on the Home page).")
-drawings = services.aligned_drawings(path["smiles"].tolist())
+pictures = drawings.aligned_drawings(path["smiles"].tolist())
 for first in range(0, len(path), COLUMNS):
     for col, (_, step), svg in zip(st.columns(COLUMNS), path.iloc[first: first + COLUMNS].iterrows(),
-                                   drawings[first: first + COLUMNS], strict=False):
+                                   pictures[first: first + COLUMNS], strict=False):
         marks = ("✓ valid" if step["valid"] else "✗ invalid") + (" · novel" if step["novel"] else "")
         col.image(svg, caption=f"t = {step['t']:.2f} · {marks}")
 st.caption("Drawings are aligned on the ring scaffold of the start (or end) molecule where a step contains it, "

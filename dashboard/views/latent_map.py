@@ -5,7 +5,8 @@ import streamlit as st
 from aae_core import chem, latent
 from aae_core.exceptions import AAELabError
 from aae_core.generation import MoleculeGenerator
-from dashboard import components, inputs, services
+from dashboard import components, inputs
+from dashboard.services import drawings, latent_map
 
 VIEW_NOTES = {
     "raw": "these are the model's own two latent axes.",
@@ -33,15 +34,15 @@ method = left.radio("Projection", methods, format_func=latent.METHOD_LABELS.get,
                     bind="query-params",
                     help="PCA is linear and fast (the prior is drawn exactly); UMAP and t-SNE bend space to "
                          "keep neighbours together (the prior is then estimated from projected samples).")
-n = middle.selectbox("Training molecules", services.MAP_SIZES, index=2, format_func="{:,}".format, key="map_points",
+n = middle.selectbox("Training molecules", latent_map.MAP_SIZES, index=2, format_func="{:,}".format, key="map_points",
                      bind="query-params")
 colour_by = right.selectbox("Colour by", ["dataset", *chem.PROPERTY_NAMES], key="map_colour", bind="query-params",
                             format_func=lambda name: chem.PROPERTY_LABELS.get(name, "dataset (training vs generated)"))
-show_generated = left.checkbox(f"Add {services.GENERATED_POINTS} generated molecules (encoded back)",
+show_generated = left.checkbox(f"Add {latent_map.GENERATED_POINTS} generated molecules (encoded back)",
                                key="map_generated")
-show_prior = middle.checkbox(f"Add {services.PRIOR_POINTS:,} prior samples", key="map_prior")
-if method in ("umap", "tsne") and n > services.NONLINEAR_MAX_POINTS:
-    st.caption(f"UMAP and t-SNE use the first {services.NONLINEAR_MAX_POINTS:,} molecules: they are slow on a "
+show_prior = middle.checkbox(f"Add {latent_map.PRIOR_POINTS:,} prior samples", key="map_prior")
+if method in ("umap", "tsne") and n > latent_map.NONLINEAR_MAX_POINTS:
+    st.caption(f"UMAP and t-SNE use the first {latent_map.NONLINEAR_MAX_POINTS:,} molecules: they are slow on a "
                "laptop CPU (UMAP also compiles itself the first time, about a minute).")
 
 smiles = st.text_input("Encode my molecule (SMILES)", key="map_smiles", placeholder="e.g. CC(=O)Nc1ccc(O)cc1",
@@ -56,7 +57,7 @@ if smiles.strip():
 
 with st.spinner("Encoding training molecules and fitting the projection (once per model and setting)..."):
     try:
-        view = services.latent_map(loaded, n, method, show_generated, show_prior, yours)
+        view = latent_map.latent_map(loaded, n, method, show_generated, show_prior, yours)
     except (AAELabError, ValueError) as err:
         st.error(f"Cannot draw the map: {err}")
         st.stop()
@@ -68,17 +69,17 @@ st.caption(("The prior is drawn exactly: " if view.overlay.exact else "The prior
 if yours is not None:
     st.subheader("Your molecule and its nearest training molecules")
     mine, near = st.columns([1, 4])
-    mine.image(services.drawing(smiles), caption="your molecule")
+    mine.image(drawings.drawing(smiles), caption="your molecule")
     with near:
         st.caption("Nearest by Euclidean distance between latent codes (in latent units), not in the 2-D view.")
         components.molecule_table(view.neighbours[["smiles", "distance"]], key="map_neighbours", selectable=False)
 
-selected = services.selected_rows(event, view.points)
+selected = latent_map.selected_rows(event, view.points)
 if selected.empty:
     st.info("Select points with the box or lasso tool to list their molecules here.")
     st.stop()
 st.subheader(f"{len(selected):,} selected molecule(s)")
-shown = selected[["smiles", "kind"]].head(services.GRID_PAGE)
+shown = selected[["smiles", "kind"]].head(drawings.GRID_PAGE)
 if len(selected) > len(shown):
     st.caption(f"Showing the first {len(shown)}.")
 rows = components.molecule_table(shown, key="map_selection")

@@ -5,7 +5,8 @@ import dataclasses
 import streamlit as st
 
 from aae_core import chem
-from dashboard import components, services, state
+from dashboard import components, state
+from dashboard.services import models, properties, sampling
 
 st.title("Sample & draw")
 st.caption("Each molecule comes from one point z drawn from the prior p(z), decoded token by token into a SMILES "
@@ -20,14 +21,14 @@ with st.form("sample_form"):
     seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="sample_seed", help="Same seed, same molecules.")
     if st.form_submit_button("Sample", type="primary", icon=":material/casino:"):
         with st.spinner(f"Sampling and describing {n:,} molecules..."):
-            st.session_state[state.BATCH] = services.sample_batch(*services.cache_key(loaded), int(n),
+            st.session_state[state.BATCH] = sampling.sample_batch(*models.cache_key(loaded), int(n),
                                                                   float(temperature), int(seed), loaded)
 
 batch = st.session_state[state.BATCH]
 if batch is None:
     st.info("Choose how many molecules to draw and press **Sample**.")
     st.stop()
-stats = services.batch_stats(batch.frame)
+stats = sampling.batch_stats(batch.frame)
 cols = st.columns(4)
 cols[0].metric("Validity", f"{stats['validity']:.1%}", help="valid SMILES / all samples")
 cols[1].metric("Uniqueness", f"{stats['uniqueness']:.1%}", help="distinct valid molecules / valid molecules")
@@ -40,23 +41,23 @@ st.caption(f"Sampled from {batch.settings['model']} at temperature {batch.settin
 with st.expander("Filters", icon=":material/filter_alt:"):
     sliders = st.columns(4)
     ranges = {name: sliders[i].slider(chem.PROPERTY_LABELS[name], *bounds, bounds, key=f"filter_{name}")
-              for i, (name, bounds) in enumerate(services.PROPERTY_RANGES.items())}
+              for i, (name, bounds) in enumerate(sampling.PROPERTY_RANGES.items())}
     checks = st.columns(4)
-    filters = services.Filters(
+    filters = sampling.Filters(
         ranges, lipinski=checks[0].checkbox("Lipinski rule of five (at most 1 violation)", key="filter_lipinski"),
         smarts=checks[1].text_input("Must contain (SMARTS)", key="filter_smarts", placeholder="e.g. c1ccccc1"),
         valid_only=checks[2].checkbox("valid only", True, key="filter_valid"),
         unique_only=checks[3].checkbox("first copy of each molecule only", True, key="filter_unique"))
 try:
-    shown = services.apply_filters(batch.frame, filters)
+    shown = sampling.apply_filters(batch.frame, filters)
 except ValueError as err:
     st.error(f"The substructure filter is ignored: {err}")
-    shown = services.apply_filters(batch.frame, dataclasses.replace(filters, smarts=""))
+    shown = sampling.apply_filters(batch.frame, dataclasses.replace(filters, smarts=""))
 
 st.caption(f"{len(shown):,} of {len(batch.frame):,} molecules pass the filters. Select rows to add them to the "
            "candidate basket (it keeps them while you visit other pages).")
 page, number = components.page_of(shown, key="sample_page")
-page = services.with_properties(page)  # only the rows on screen, unless a property filter needed them all
+page = properties.with_properties(page)  # only the rows on screen, unless a property filter needed them all
 rows = components.molecule_table(page, key=f"sample_grid_{number}")
 components.add_to_basket_button(page, rows, "sample", ref.label, key="sample_basket")
 st.markdown("**Export the filtered batch**")

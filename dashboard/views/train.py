@@ -4,7 +4,8 @@ import streamlit as st
 
 from aae_core.config import REPRESENTATIONS
 from aae_core.exceptions import AAELabError
-from dashboard import components, inputs, services, state
+from dashboard import components, inputs, state
+from dashboard.services import training, uploads
 
 st.title("Train a model")
 st.caption("Training runs in the background: you can visit other pages meanwhile. When it ends (or you cancel "
@@ -14,8 +15,8 @@ job = st.session_state[state.TRAINING]
 running = job is not None and job.running
 
 st.subheader("1. Data")
-dataset = st.radio("Dataset", list(services.DATASETS), key="train_dataset", disabled=running)
-data, column = services.DATASETS[dataset], ""
+dataset = st.radio("Dataset", list(training.DATASETS), key="train_dataset", disabled=running)
+data, column = training.DATASETS[dataset], ""
 if data == "upload":
     upload = st.file_uploader("Molecule file: .smi, .txt, .csv, .tsv, .sdf or .csv.gz (at most "
                               f"{inputs.MOLECULE_MAX_BYTES // 2**20} MiB; the first {inputs.MAX_ROWS:,} rows "
@@ -28,7 +29,7 @@ if data == "upload":
         st.info("Upload a file of molecules to train on.")
     else:
         try:
-            data, report, kept = services.read_upload(upload.name, upload.getvalue(), column, str(state.session_dir()))
+            data, report, kept = uploads.read_upload(upload.name, upload.getvalue(), column, str(state.session_dir()))
             components.load_report(report)
         except AAELabError as err:
             st.error(f"{upload.name[:100]} cannot be used: {err}")
@@ -37,17 +38,17 @@ max_molecules = st.number_input("Use the first N valid molecules", 100, inputs.M
 
 st.subheader("2. Model")
 cols = st.columns(4)
-family = cols[0].selectbox("Model family", services.molecule_families(), format_func=str.upper, key="train_family",
+family = cols[0].selectbox("Model family", training.molecule_families(), format_func=str.upper, key="train_family",
                            disabled=running)
 representation = cols[1].radio("Representation", REPRESENTATIONS, format_func=str.upper, key="train_representation",
                                disabled=running, help="SELFIES strings always decode into valid molecules.")
-size = cols[2].selectbox("Network size", list(services.MODEL_SIZES), key="train_size", disabled=running,
+size = cols[2].selectbox("Network size", list(training.MODEL_SIZES), key="train_size", disabled=running,
                          help="tiny trains in seconds; shipped is the size of the shipped MOSES model.")
 latent_dim = cols[3].select_slider("latent_dim", [2, 4, 8, 16, 32, 64], 16, key="train_latent_dim",
                                    disabled=running, help="With 2, the latent map shows the raw codes.")
 prior = "gaussian"
 if family == "aae":
-    prior = st.radio("Prior p(z)", list(services.PRIORS), horizontal=True, key="train_prior", disabled=running,
+    prior = st.radio("Prior p(z)", list(training.PRIORS), horizontal=True, key="train_prior", disabled=running,
                      help="The adversarial game only needs samples of the prior, so any shape works.")
 
 st.subheader("3. Budget")
@@ -59,7 +60,7 @@ budget = cols[1].slider("Time budget (seconds)", 10, 1800, 120, step=10, key="tr
 if not running and st.button("Start training", type="primary", disabled=data is None, icon=":material/play_arrow:",
                              key="train_start"):
     try:
-        st.session_state[state.TRAINING] = services.start_training(
+        st.session_state[state.TRAINING] = training.start_training(
             data, column, int(max_molecules), family, representation, size, int(latent_dim), prior, int(epochs),
             float(budget))
     except AAELabError as err:
@@ -86,7 +87,7 @@ def progress() -> None:
     if current.report:
         components.load_report(current.report)
     if current.steps:
-        table = services.loss_table({current.name: current.history}, weight=0.6)
+        table = training.loss_table({current.name: current.history}, weight=0.6)
         st.plotly_chart(components.loss_figure(table, "step", log_y=False), key="train_losses")
     if current.epochs:
         st.dataframe(current.epochs, hide_index=True)

@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 
-from dashboard import services
+from dashboard.services import drawings
 from tests.dashboard.conftest import app, assert_clean
 from tests.dashboard.test_jobs import FakeJob
 
@@ -50,7 +50,7 @@ def test_sample_shows_stats_and_grid_then_filters():
     assert [m.label for m in at.metric] == ["Validity", "Uniqueness", "Novelty", "Batch"]
     at.checkbox(key="filter_valid").uncheck().run()
     grid = at.dataframe[0].value
-    assert list(grid.columns[:2]) == ["molecule", "smiles"] and len(grid) == services.GRID_PAGE  # first page of 200
+    assert list(grid.columns[:2]) == ["molecule", "smiles"] and len(grid) == drawings.GRID_PAGE  # first page of 200
     assert grid["molecule"].str.startswith("data:image/svg+xml;base64,").all()
     assert len(at.get("download_button")) == 2
     at.text_input(key="filter_smarts").input("C").run()

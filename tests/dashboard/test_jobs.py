@@ -1,5 +1,5 @@
 """The server-wide book of sessions: one training run per session, a cap for the server, and the runs and
-temporary folders of sessions that have gone are stopped and removed."""
+temporary folders of sessions that have gone are stopped and removed; and the training worker itself."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from dashboard.jobs import LimitError, Sessions
+from dashboard.jobs import LimitError, Sessions, TrainingJob
+from tests.dashboard.conftest import tiny_configs
 
 
 class FakeJob:
@@ -138,3 +139,35 @@ def test_the_reaper_thread_reaps_by_itself():
     while folder.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not folder.exists()
+
+
+def test_training_job_runs_in_a_thread_and_can_be_cancelled(tmp_path):
+    model_cfg, train_cfg = tiny_configs(max_molecules=200, epochs=50)
+    job = TrainingJob("t", tmp_path / "t.safetensors", model_cfg, train_cfg).start()
+    deadline = time.monotonic() + 60
+    while not job.steps and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert job.status == "training" and job.report["kept"] == 200 and 0 < job.progress < 1
+    job.cancel()
+    job.thread.join(timeout=60)
+    assert job.status == "cancelled" and job.has_model and job.error is None
+
+
+def test_two_training_jobs_at_once_do_not_interfere(tmp_path):
+    model_cfg, train_cfg = tiny_configs(max_molecules=200, epochs=1)
+    jobs = [TrainingJob(name, tmp_path / f"{name}.safetensors", model_cfg, train_cfg, {"name": name}).start()
+            for name in ("first", "second")]
+    for job in jobs:
+        job.thread.join(timeout=120)
+    assert [job.status for job in jobs] == ["finished", "finished"]
+    assert all(job.has_model and len(job.steps) == 3 for job in jobs)
+    assert jobs[0].path != jobs[1].path
+
+
+def test_training_job_reports_bad_data(tmp_path):
+    model_cfg, train_cfg = tiny_configs()
+    bad = tmp_path / "bad.smi"
+    bad.write_text("not_a_smiles\n")
+    job = TrainingJob("t", tmp_path / "t.safetensors", model_cfg, train_cfg.__class__(data=str(bad))).start()
+    job.thread.join(timeout=60)
+    assert job.status == "failed" and "no valid molecule" in job.error and not job.has_model

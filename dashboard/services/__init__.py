@@ -1,0 +1,15 @@
+"""What the pages compute, cached, one module per concern; a page imports the modules it shows
+(``from dashboard.services import sampling, drawings``): :mod:`.models` (shipped and session models: the lists,
+loading, cache keys, the digit models' table), :mod:`.data` (the shipped training set as novelty set, preloaded),
+:mod:`.properties` (molecular properties per SMILES), :mod:`.drawings` (SVG drawings, aligned paths, grid page
+size), :mod:`.exports` (CSV and SD files), :mod:`.divergences` (the Divergences page's curves), :mod:`.uploads`
+(user files, checked by :mod:`dashboard.inputs`), :mod:`.sampling` (prior samples, batch quality, filters,
+decoding threads), :mod:`.latent_map` (latent codes, projections, the map's layers, selections),
+:mod:`.interpolation` (decoded latent paths), :mod:`.training` (the session's training jobs, loss curves) and
+:mod:`.metrics` (MOSES metrics of runs). Functions without ``st.cache_*`` are plain and tested without Streamlit.
+A module imports only modules of the lines below its own (in brackets: the ones it imports), never upwards::
+
+    latent_map (models, sampling)   metrics (sampling)   interpolation (data)   training (models)
+    sampling (data, properties)
+    models   data   properties   drawings   exports   divergences   uploads
+"""
