@@ -343,17 +343,30 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics_threads(args: argparse.Namespace) -> None:
+    """evaluate / compare: the RDKit work runs in one worker process per core, so torch (sampling, ChemNet,
+    Tanimoto) gets one thread unless --threads says otherwise (OpenMP threads competing with the workers for
+    the cores spin: ChemNet took 6x the CPU time with 2 threads next to busy workers)."""
+    if args.threads is None:
+        torch.set_num_threads(1)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from aae_core.metrics import evaluate_cli
 
+    _metrics_threads(args)
     return evaluate_cli(args)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from aae_core.compare import REPORT_COLUMNS, compare_runs, metrics_table
+    from aae_core.metrics import ProgressBar
 
-    reports = compare_runs(args.runs, args.out, args.n, args.seed, args.reference, args.train, args.held_out,
-                           args.n_held_out, "aae-lab " + shlex.join(args.argv), args.annotate)
+    _metrics_threads(args)
+    with ProgressBar(disable=args.quiet) as progress:  # one tqdm bar per step on stderr
+        reports = compare_runs(args.runs, args.out, args.n, args.seed, args.reference, args.train, args.held_out,
+                               args.n_held_out, "aae-lab " + shlex.join(args.argv), args.annotate, n_jobs=-1,
+                               progress=progress)
     table = metrics_table({r.name: r.metrics for r in reports})
     print(table[[c for c in REPORT_COLUMNS if c in table.columns]].to_string(float_format="{:.3f}".format))
     print(f"report written to {args.out}", file=sys.stderr)
@@ -375,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="aae-lab", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"aae-lab {__version__}")
     parser.add_argument("--threads", type=whole(1, 1024), default=None,
-                        help="CPU threads for PyTorch (default: all cores)")
+                        help="CPU threads for PyTorch (default: all cores; evaluate and compare: 1, as their "
+                             "RDKit work runs in one process per core)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a molecule model (AAE by default) and write a checkpoint")
@@ -430,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--reference", default="moses-test", help="reference set: 'moses-test' or a file")
     evaluate.add_argument("--train", default="moses-train", help="training set for novelty: name or file")
     evaluate.add_argument("--out", help="write the metrics as .csv or .json")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=cmd_evaluate)
 
     images = sub.add_parser("train-images", help="train an image model (digits, MNIST-format files)")
@@ -452,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="first N held-out rows (default 1000)")
     compare.add_argument("--out", default="compare-report", help="report folder (default ./compare-report)")
     compare.add_argument("--annotate", action="store_true", help="also store each run's numbers in its card")
+    compare.add_argument("--quiet", action="store_true", help="no progress bars")
     compare.set_defaults(func=cmd_compare)
 
     dash = sub.add_parser("dashboard", help="open the Streamlit app on the shipped models")

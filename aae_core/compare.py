@@ -32,6 +32,7 @@ from aae_core.checkpoints import (
 from aae_core.exceptions import DataError
 from aae_core.generation import MoleculeGenerator
 from aae_core.latent_quality import LatentQuality, held_out_molecules, latent_figure, latent_quality
+from aae_core.metrics.progress import Progress, report
 from aae_core.registry import load_model
 
 #: Columns of the summary table (every metric of ``evaluate`` goes to ``metrics.csv``).
@@ -61,19 +62,33 @@ class RunReport:
 
 
 def evaluate_run(path: str | Path, n: int = 2000, seed: int = 0, reference=None, train=None,
-                 held_out: str = "moses-test", n_held_out: int = 1000) -> RunReport:
+                 held_out: str = "moses-test", n_held_out: int = 1000, *, n_jobs: int = 1,
+                 progress: Progress | None = None) -> RunReport:
     """Sample ``n`` molecules from the checkpoint at ``path`` and score them against ``reference`` (a
     :class:`~aae_core.metrics.ReferenceSet`; ``None``: the MOSES test split) with novelty against
     ``train`` (SMILES; ``None``: the shipped MOSES train cut); measure latent quality on the first
-    ``n_held_out`` molecules of ``held_out`` (shipped name or file). Raises :class:`CheckpointError` if
-    ``path`` is not a molecule checkpoint."""
-    from aae_core.metrics import evaluate
+    ``n_held_out`` molecules of ``held_out`` (shipped name or file). Sampling, every metric step and the latent
+    quality report to ``progress`` (:mod:`aae_core.metrics.progress`), their labels prefixed with the run's name;
+    ``n_jobs`` worker processes do the RDKit work (see :func:`aae_core.metrics.evaluate`). Raises
+    :class:`CheckpointError` if ``path`` is not a molecule checkpoint."""
+    from aae_core.metrics import evaluate, sample_with_progress
 
     loaded = _load_molecule_model(path)
-    samples = MoleculeGenerator(loaded).sample(n, seed=seed)
-    metrics = evaluate(samples, reference, train, k=(1000,))
-    quality = latent_quality(loaded, held_out_molecules(loaded, held_out, n_held_out), seed)
+    step = _prefixed(progress, loaded.name)
+    samples = sample_with_progress(MoleculeGenerator(loaded), n, seed=seed, progress=step)
+    metrics = evaluate(samples, reference, train, n_jobs, k=(1000,), progress=step)
+    held = held_out_molecules(loaded, held_out, n_held_out)
+    report(step, "latent quality", 0, len(held))
+    quality = latent_quality(loaded, held, seed)
+    report(step, "latent quality", len(held), len(held))
     return RunReport(loaded.name, Path(path), metrics, loaded.history, quality)
+
+
+def _prefixed(progress: Progress | None, prefix: str) -> Progress | None:
+    """``progress`` with ``prefix: `` before every stage label."""
+    if progress is None:
+        return None
+    return lambda stage, done, total: progress(f"{prefix}: {stage}", done, total)
 
 
 def _load_molecule_model(path: str | Path):
@@ -189,11 +204,14 @@ def annotate_card(path: str | Path, report: RunReport, command: str) -> None:
 
 def compare_runs(paths: Sequence[str | Path], out: str | Path, n: int = 2000, seed: int = 0,
                  reference: str = "moses-test", train: str = "moses-train", held_out: str = "moses-test",
-                 n_held_out: int = 1000, command: str = "", annotate: bool = False) -> list[RunReport]:
+                 n_held_out: int = 1000, command: str = "", annotate: bool = False, *, n_jobs: int = 1,
+                 progress: Progress | None = None) -> list[RunReport]:
     """Evaluate every checkpoint (see :func:`evaluate_run`) and :func:`write_report` to ``out``.
 
     ``reference`` and ``train`` are ``"moses-test"`` / ``"moses-train"`` or SMILES files. With
-    ``annotate``, each checkpoint's card also gets its numbers (:func:`annotate_card`).
+    ``annotate``, each checkpoint's card also gets its numbers (:func:`annotate_card`). The reference statistics
+    (first use), sampling and every metric step report to ``progress``; ``n_jobs`` worker processes do the
+    RDKit work.
 
     Raises
     ------
@@ -214,9 +232,10 @@ def compare_runs(paths: Sequence[str | Path], out: str | Path, n: int = 2000, se
     names = [load_model(p).name for p in paths]
     if len(set(names)) != len(names):
         raise DataError(f"runs must have distinct names, got {names}; rename a checkpoint file")
-    reference_set = load_reference(None if reference == "moses-test" else reference)
+    reference_set = load_reference(None if reference == "moses-test" else reference, n_jobs=n_jobs, progress=progress)
     train_smiles = None if train == "moses-train" else read_smiles(train)
-    reports = [evaluate_run(p, n, seed, reference_set, train_smiles, held_out, n_held_out) for p in paths]
+    reports = [evaluate_run(p, n, seed, reference_set, train_smiles, held_out, n_held_out, n_jobs=n_jobs,
+                            progress=progress) for p in paths]
     write_report(reports, out, command)
     if annotate:
         for report in reports:

@@ -1,137 +1,234 @@
-"""Benchmark of the generation metrics (aae_core.metrics) on the shipped MOSES data.
+"""Benchmark of the generation metrics (aae_core.metrics): first use (cold cache) and later use.
 
-Times, on the CPU threads given (default 1):
+Each scenario runs in a child process with its own empty ``$AAE_LAB_CACHE`` ("cold") and is measured from
+outside: wall time, CPU time (user + system, the worker processes included), peak resident memory of the
+largest process (what ``/usr/bin/time -v`` reports) and of the whole process tree (sampled every 0.2 s):
 
-1. the reference statistics of the MOSES test split (176,074 molecules), cold (empty cache) and cached;
-2. the canonical training set for Novelty, cold and cached;
-3. ``evaluate`` of N "generated" molecules (default 30,000, the MOSES protocol): a stand-in drawn at
-   random (seed 0) from the shipped MOSES train cut and held out of the Novelty training set (so Novelty should be 1,
-   and the other metrics close to the MOSES "Train" row: SNN/Test 0.64, Frag/Test 1.0, IntDiv 0.857).
+``cli-evaluate``  ``aae-lab evaluate -n 10000`` on the shipped AAE (target: <= 3 min, <= 2 GB);
+``cli-samples``   ``aae-lab evaluate --samples FILE`` of 30,000 SMILES (random MOSES train molecules, seed 0;
+                  target: <= 3 min);
+``app``           the core calls of the app's "Compute metrics" (``dashboard/services.py``: 1,000 samples per
+                  run, seed 0, against the first 2,000 MOSES test molecules): a first run (it builds the
+                  reference), then the three runs timed (target: <= 20 s for the three);
+``full-build``    the reference statistics of the MOSES test split computed from scratch (``shipped=False``),
+                  as for a user's own reference file, or after an RDKit upgrade;
+``library``       in-process: reference from the shipped statistics, cold and cached, then ``evaluate`` of
+                  ``-n`` held-out MOSES train molecules with the metric values next to the published MOSES rows.
 
 Usage::
 
-    .venv/bin/python bench/bench_metrics.py                      # full run: about 25 minutes on 1 core
-    .venv/bin/python bench/bench_metrics.py -n 2000 --reference-limit 5000   # quick check
+    .venv/bin/python bench/bench_metrics.py                                  # cli-evaluate, cli-samples, app
+    .venv/bin/python bench/bench_metrics.py --scenario app --jobs 1         # as the app calls it today
+    .venv/bin/python bench/bench_metrics.py --scenario library -n 30000
 
-The cache goes to a fresh temporary directory (removed at the end) unless ``--cache-dir`` is given; with
-an existing cache directory the "cold" figure is only cold if that directory has no entry yet.
+On a shared machine the CPU figure is the stable one; the load average at the end is printed with it.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+APP_RUNS = ("aae_moses", "aae_small_moses", "vae_small_moses")
+SCENARIOS = ("cli-evaluate", "cli-samples", "app", "full-build", "library")
 
-from aae_core.metrics import (  # noqa: E402
-    MOSES_PAPER,
-    MetricWarning,
-    canonical_training_set,
-    evaluate,
-    format_table,
-    load_reference,
-    moses_smiles,
-    to_frame,
-)
+
+# -- measuring a child process ---------------------------------------------------------------------
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, in MB (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+            rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        total += rss.get(p, 0)
+        stack += children.get(p, [])
+    return total / 1e6
+
+
+def measure(label: str, argv: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Run ``argv``; return wall (s), cpu (s, children included), peak_mb (largest process), tree_mb."""
+    print(f"[{label}] {' '.join(argv)}", flush=True)
+    wall = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, cwd=ROOT)
+    peak_tree, done = 0.0, threading.Event()
+
+    def poll() -> None:
+        nonlocal peak_tree
+        while not done.wait(0.2):
+            peak_tree = max(peak_tree, _tree_rss_mb(process.pid))
+
+    sampler = threading.Thread(target=poll, daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(process.pid, 0)  # this child's usage, its reaped workers included
+    code = os.waitstatus_to_exitcode(status)
+    done.set()
+    sampler.join()
+    figures = {"wall": time.perf_counter() - wall, "cpu": usage.ru_utime + usage.ru_stime,
+               "peak_mb": usage.ru_maxrss / 1024, "tree_mb": peak_tree}
+    if code:
+        raise SystemExit(f"[{label}] exited with {code}")
+    print(f"[{label}] wall {figures['wall']:.1f} s, CPU {figures['cpu']:.1f} s, peak RSS {figures['peak_mb']:.0f} MB "
+          f"(largest process; whole tree {figures['tree_mb']:.0f} MB)", flush=True)
+    return figures
+
+
+# -- scenarios -------------------------------------------------------------------------------------
+def _cold_env(folder: Path, threads: int | None) -> dict[str, str]:
+    cache = Path(tempfile.mkdtemp(prefix="cache-", dir=folder))
+    env = {**os.environ, "AAE_LAB_CACHE": str(cache)}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
+
+
+def _cli(threads: int | None) -> list[str]:
+    return [sys.executable, "-m", "aae_core.cli", *(["--threads", str(threads)] if threads else [])]
+
+
+def cli_evaluate(args, folder: Path) -> dict[str, float]:
+    out = folder / "evaluate.json"
+    return measure("cli-evaluate", [*_cli(args.threads), "evaluate", "-n", str(args.n_model), "--out", str(out)],
+                   _cold_env(folder, args.threads))
+
+
+def cli_samples(args, folder: Path) -> dict[str, float]:
+    import numpy as np
+
+    from aae_core.metrics import moses_smiles
+
+    train = moses_smiles("train")
+    picked = np.random.default_rng(0).choice(len(train), args.n_file, replace=False)
+    samples = folder / "samples.smi"
+    samples.write_text("\n".join(train[i] for i in picked) + "\n")
+    return measure("cli-samples", [*_cli(args.threads), "evaluate", "--samples", str(samples)],
+                   _cold_env(folder, args.threads))
+
+
+def app(args, folder: Path) -> dict[str, float]:
+    code = f"""
+import sys, time, warnings
+sys.path.insert(0, {str(ROOT)!r})
+import torch
+torch.set_num_threads({args.threads or 1})  # dashboard/app.py: AAE_LAB_THREADS, default 1
+from aae_core.generation import MoleculeGenerator
+from aae_core.metrics import MetricWarning, evaluate, load_reference, moses_smiles
+from aae_core.registry import load_model
+
+def run(name):
+    loaded = load_model({str(ROOT / "checkpoints")!r} + f"/{{name}}.safetensors")
+    t = time.perf_counter()
+    samples = MoleculeGenerator(loaded).sample(1000, seed=0, workers={os.cpu_count() or 1})
+    t_sample = time.perf_counter() - t
+    reference = load_reference(moses_smiles("test")[:2000], name="MOSES test (2,000)", n_jobs={args.jobs})
+    evaluate(samples, reference, k=(1000,), n_jobs={args.jobs})
+    print(f"  {{name}}: sampling {{t_sample:.1f}} s, metrics {{time.perf_counter() - t - t_sample:.1f}} s", flush=True)
+
+if __name__ == "__main__":
+    warnings.simplefilter("ignore", MetricWarning)
+    t = time.perf_counter()
+    run({APP_RUNS[0]!r})
+    print(f"  first run (reference and training set prepared): {{time.perf_counter() - t:.1f}} s", flush=True)
+    t = time.perf_counter()
+    for name in {list(APP_RUNS)!r}:
+        run(name)
+    print(f"  three runs after the first: {{time.perf_counter() - t:.1f}} s wall", flush=True)
+"""
+    script = folder / "app_calls.py"
+    script.write_text(code)
+    return measure("app", [sys.executable, str(script)], _cold_env(folder, args.threads))
+
+
+def full_build(args, folder: Path) -> dict[str, float]:
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+            "from aae_core.metrics import ProgressBar, load_reference\n"
+            "if __name__ == '__main__':\n"
+            f"    with ProgressBar() as bar: load_reference(shipped=False, n_jobs={args.jobs}, progress=bar)\n")
+    script = folder / "full_build.py"
+    script.write_text(code)
+    return measure("full-build", [sys.executable, str(script)], _cold_env(folder, args.threads))
+
+
+def library(args, folder: Path) -> dict[str, float]:
+    """In process: the shipped reference cold and cached, then evaluate held-out MOSES train molecules."""
+    import numpy as np
+
+    from aae_core.metrics import (
+        MOSES_PAPER,
+        ProgressBar,
+        canonical_training_set,
+        evaluate,
+        format_table,
+        load_reference,
+        moses_smiles,
+        to_frame,
+    )
+
+    os.environ["AAE_LAB_CACHE"] = _cold_env(folder, None)["AAE_LAB_CACHE"]
+    train = moses_smiles("train")
+    picked = np.random.default_rng(0).choice(len(train), args.n_file, replace=False)
+    generated = [train[i] for i in picked]
+    held_out = np.zeros(len(train), dtype=bool)
+    held_out[picked] = True
+    rest = [s for s, h in zip(train, held_out, strict=True) if not h]
+    figures = {}
+    with ProgressBar() as bar:
+        for label, call in (("reference, first use", lambda: load_reference(n_jobs=args.jobs, progress=bar)),
+                            ("reference, cached", lambda: load_reference()),
+                            ("training set", lambda: canonical_training_set(rest, n_jobs=args.jobs, progress=bar)),
+                            (f"evaluate {len(generated)}", lambda: evaluate(generated, None, rest, args.jobs,
+                                                                             progress=bar))):
+            wall, cpu = time.perf_counter(), time.process_time()
+            result = call()
+            figures[label] = time.perf_counter() - wall
+            print(f"[{label}] wall {figures[label]:.1f} s, CPU of this process {time.process_time() - cpu:.1f} s",
+                  flush=True)
+    print(format_table(result))
+    print(to_frame({"held-out train": result, **MOSES_PAPER}).T.to_string(float_format=lambda v: f"{v:.4f}"))
+    return {"wall": sum(figures.values()), "cpu": float("nan"), "peak_mb": float("nan"), "tree_mb": float("nan")}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", "--n-generated", type=int, default=30_000, help="molecules to evaluate")
-    parser.add_argument("--reference-limit", type=int, default=None, help="use only the first M test SMILES")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="metrics cache (default: a temp dir)")
-    parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads (default 1)")
-    parser.add_argument("--n-jobs", type=int, default=1, help="worker processes for RDKit work")
-    parser.add_argument("--device", default="cpu", help="torch device for ChemNet (default cpu)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random held-out sample")
-    parser.add_argument("--quiet", action="store_true", help="no per-stage log lines")
+    parser.add_argument("--scenario", choices=SCENARIOS, action="append", help="repeatable (default: the first 3)")
+    parser.add_argument("--n-model", type=int, default=10_000, help="cli-evaluate: samples drawn (default 10000)")
+    parser.add_argument("-n", "--n-file", type=int, default=30_000, help="cli-samples / library: SMILES (30000)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    parser.add_argument("--jobs", type=int, default=-1, help="app / library / full-build worker processes")
     args = parser.parse_args(argv)
 
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(args.threads)
-    threadpool_limits(args.threads)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="  %(message)s")
-    warnings.simplefilter("ignore", MetricWarning)
-
-    temporary = args.cache_dir is None
-    cache = Path(tempfile.mkdtemp(prefix="aae-lab-bench-")) if temporary else args.cache_dir
-    os.environ["AAE_LAB_CACHE"] = str(cache)
-    figures: dict[str, tuple[float, float]] = {}
-
-    def timed(label: str, func):
-        # Wall-clock and CPU time of this process: on a shared machine the CPU figure is the stable one.
-        print(f"[{label}]", flush=True)
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = func()
-        figures[label] = (time.perf_counter() - wall, time.process_time() - cpu)
-        print(f"[{label}] wall {figures[label][0]:.1f} s, CPU {figures[label][1]:.1f} s", flush=True)
-        return result
-
+    folder = Path(tempfile.mkdtemp(prefix="aae-lab-bench-"))
+    results = {}
     try:
-        test = timed("read test and train SMILES", lambda: moses_smiles("test"))
-        train = moses_smiles("train")
-        if args.n_generated >= len(train):
-            parser.error(f"--n-generated must be below {len(train)}")
-        # The MOSES files are not shuffled (a head or tail slice is a biased sample): draw at random.
-        rng = np.random.default_rng(args.seed)
-        if args.reference_limit:
-            test = [test[i] for i in np.sort(rng.choice(len(test), args.reference_limit, replace=False))]
-        picked = rng.choice(len(train), args.n_generated, replace=False)  # in random ("generation") order
-        generated = [train[i] for i in picked]
-        held_out = np.zeros(len(train), dtype=bool)
-        held_out[picked] = True
-        train_rest = [s for s, h in zip(train, held_out, strict=True) if not h]
-        print(
-            f"reference: {len(test)} MOSES test SMILES; generated: {len(generated)} held-out MOSES train "
-            f"SMILES; Novelty training set: the other {len(train_rest)}; threads: {args.threads}; "
-            f"n_jobs: {args.n_jobs}; device: {args.device}; cache: {cache}",
-            flush=True,
-        )
-
-        reference = timed(
-            "reference statistics, cold",
-            lambda: load_reference(test, n_jobs=args.n_jobs, device=args.device),
-        )
-        if reference.from_cache:
-            print("  (the cache already held this reference set: not a cold figure)")
-        cached = timed("reference statistics, cached", lambda: load_reference(test))
-        assert cached.from_cache, "second load_reference did not come from the cache"
-        timed(
-            "training set canonicalisation, cold",
-            lambda: canonical_training_set(train_rest, n_jobs=args.n_jobs),
-        )
-        timed("training set canonicalisation, cached", lambda: canonical_training_set(train_rest))
-        metrics = timed(
-            f"evaluate {len(generated)} molecules",
-            lambda: evaluate(generated, cached, train=train_rest, n_jobs=args.n_jobs, device=args.device),
-        )
+        for name in args.scenario or SCENARIOS[:3]:
+            results[name] = globals()[name.replace("-", "_")](args, folder)
     finally:
-        if temporary:
-            shutil.rmtree(cache, ignore_errors=True)
-
-    print(f"\nTimings (s; load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-    width = max(map(len, figures))
-    print(f"  {'':<{width}}  {'wall':>8}  {'CPU':>8}")
-    for label, (wall, cpu) in figures.items():
-        print(f"  {label:<{width}}  {wall:8.1f}  {cpu:8.1f}")
-    print("\nMetrics of the held-out train molecules against the test split")
-    print(format_table(metrics))
-    print("\nNext to the published MOSES rows")
-    print(to_frame({"held-out train": metrics, **MOSES_PAPER}).T.to_string(float_format=lambda v: f"{v:.4f}"))
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+          f"AVX512-BF16: {'avx512_bf16' in Path('/proc/cpuinfo').read_text()}")
+    print(f"{'scenario':<14} {'wall s':>8} {'CPU s':>8} {'peak MB':>8} {'tree MB':>8}")
+    for name, f in results.items():
+        print(f"{name:<14} {f['wall']:8.1f} {f['cpu']:8.1f} {f['peak_mb']:8.0f} {f['tree_mb']:8.0f}")
     return 0
 
 

@@ -12,6 +12,7 @@ from aae_core.checkpoints import atomic_output, check_output, require_family
 from aae_core.data.molecules import read_smiles_list
 from aae_core.exceptions import DataError
 from aae_core.metrics.molecules import evaluate, format_table, to_frame
+from aae_core.metrics.progress import Progress, ProgressBar, sample_with_progress
 from aae_core.metrics.reference import load_reference, moses_smiles, read_smiles
 
 #: Shipped reference sets by name: (SMILES split, metric label).
@@ -25,7 +26,9 @@ def evaluate_cli(args: argparse.Namespace) -> int:
     samples drawn from the checkpoint ``args.model`` with ``args.temperature`` and ``args.seed``),
     ``args.reference`` (``"moses-test"``, ``"moses-test-scaffolds"`` or a SMILES file), ``args.train``
     (``"moses-train"`` or a SMILES file) and ``args.out`` (``.json`` or ``.csv``, optional, checked before any
-    work and written atomically). Prints the table of :func:`format_table`.
+    work and written atomically). Prints the table of :func:`format_table`. Sampling, the reference statistics
+    (first use) and every metric step draw a tqdm bar on stderr (none with ``args.quiet``); the RDKit work runs
+    in one worker process per CPU.
 
     Raises
     ------
@@ -41,19 +44,13 @@ def evaluate_cli(args: argparse.Namespace) -> int:
         check_output(out)
         if Path(out).suffix.lower() not in (".json", ".csv"):
             raise DataError(f"--out must end in .json or .csv, got {out!r}")
-    generated = _generated(args)
-    reference_name = getattr(args, "reference", "moses-test") or "moses-test"
-    if reference_name in SHIPPED_REFERENCES:
-        split, label = SHIPPED_REFERENCES[reference_name]
-        source = None if split == "test" else moses_smiles(split)
-        reference = load_reference(source, name=f"MOSES {split.replace('_', ' ')}")
-    else:
-        reference, label = load_reference(reference_name), "Test"
-    train_name = getattr(args, "train", "moses-train") or "moses-train"
-    train = None if train_name == "moses-train" else read_smiles(train_name)
-
-    print(f"scoring {len(generated)} SMILES against {reference.name}", file=sys.stderr)
-    metrics = evaluate(generated, reference, train, label=label)
+    with ProgressBar(disable=getattr(args, "quiet", False)) as progress:
+        generated = _generated(args, progress)
+        reference, label = reference_for(getattr(args, "reference", "moses-test") or "moses-test", progress)
+        train_name = getattr(args, "train", "moses-train") or "moses-train"
+        train = None if train_name == "moses-train" else read_smiles(train_name)
+        print(f"scoring {len(generated)} SMILES against {reference.name}", file=sys.stderr)
+        metrics = evaluate(generated, reference, train, n_jobs=-1, label=label, progress=progress)
     print(format_table(metrics))
     if out:
         _write_metrics(metrics, Path(out))
@@ -61,9 +58,26 @@ def evaluate_cli(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generated(args: argparse.Namespace) -> list[str]:
+def reference_for(name: str, progress: Progress | None = None):
+    """The :class:`~aae_core.metrics.ReferenceSet` named ``name`` (a key of :data:`SHIPPED_REFERENCES` or a SMILES
+    file) and its metric label (``"Test"``, ``"TestSF"``), loaded with one worker per CPU, reporting to
+    ``progress``.
+
+    Raises
+    ------
+    DataError
+        If the file is missing or unreadable.
+    """
+    if name in SHIPPED_REFERENCES:
+        split, label = SHIPPED_REFERENCES[name]
+        source = None if split == "test" else moses_smiles(split)
+        return load_reference(source, name=f"MOSES {split.replace('_', ' ')}", n_jobs=-1, progress=progress), label
+    return load_reference(name, n_jobs=-1, progress=progress), "Test"
+
+
+def _generated(args: argparse.Namespace, progress: Progress | None = None) -> list[str]:
     """The SMILES to score: the ``--samples`` file's (its load report printed; at most
-    :data:`aae_core.cli.MAX_SCORED`), or the model's samples."""
+    :data:`aae_core.cli.MAX_SCORED`), or the model's samples (reported to ``progress``)."""
     if getattr(args, "samples", None):
         from aae_core.cli import MAX_SCORED
 
@@ -78,7 +92,8 @@ def _generated(args: argparse.Namespace) -> list[str]:
 
     require_family(args.model, "molecules", "aae-lab evaluate")
     generator = MoleculeGenerator(load_model(args.model))
-    return generator.sample(args.n, getattr(args, "temperature", 1.0), seed=getattr(args, "seed", 0))
+    return sample_with_progress(generator, args.n, getattr(args, "temperature", 1.0), getattr(args, "seed", 0),
+                                progress)
 
 
 def _write_metrics(metrics: dict, path: Path) -> None:

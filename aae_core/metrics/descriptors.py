@@ -9,36 +9,45 @@ RDKit for the chemistry and the ``fcd`` package for ChemNet.
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
 import warnings
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 from rdkit import Chem, DataStructs
+from rdkit.Chem import rdFingerprintGenerator
 from rdkit.Chem.Scaffolds import MurckoScaffold
 from rdkit.ML.Descriptors import MoleculeDescriptors
 
 from aae_core import chem
+from aae_core.metrics.parallel import PendingChunks, map_chunks, parallel_map, resolve_jobs
+from aae_core.metrics.progress import Progress, report
 
 __all__ = [
     "KL_DESCRIPTORS",
     "MOSES_ALLOWED_ATOMS",
     "PROPERTY_COLUMNS",
+    "ChunkStatistics",
     "MoleculeFeatures",
     "brics_fragments",
     "canonical_smiles",
+    "chemnet_activations",
     "chemnet_statistics",
+    "chunk_statistics",
+    "features_chunk",
+    "features_of",
+    "kl_chunk",
     "kl_descriptor_values",
     "molecule_features",
     "murcko_scaffold",
+    "packed_fingerprints",
+    "parallel_map",
     "passes_filters",
     "property_values",
 ]
@@ -235,35 +244,112 @@ def molecule_features(smiles: str, with_filters: bool = True) -> MoleculeFeature
     )
 
 
-def _features_with_filters(smiles: str) -> MoleculeFeatures | None:
-    return molecule_features(smiles, with_filters=True)
+def features_chunk(smiles: Sequence[str], with_filters: bool = True) -> list[MoleculeFeatures | None]:
+    """:func:`molecule_features` of a chunk of SMILES (a worker-process task)."""
+    return [molecule_features(s, with_filters) for s in smiles]
 
 
-def _features_without_filters(smiles: str) -> MoleculeFeatures | None:
-    return molecule_features(smiles, with_filters=False)
+def features_of(smiles: Sequence[str], with_filters: bool, n_jobs: int = 1, *,
+                progress: Progress | None = None, stage: str = "properties, fragments, scaffolds") -> list[
+                    MoleculeFeatures | None]:
+    """:func:`molecule_features` of every SMILES, in worker processes when ``n_jobs != 1``
+    (:func:`~aae_core.metrics.parallel.map_chunks`), reporting ``stage`` to ``progress``."""
+    parts = map_chunks(functools.partial(features_chunk, with_filters=with_filters), smiles, n_jobs,
+                       progress=progress, stage=stage)
+    return [f for part in parts for f in part]
 
 
-T = TypeVar("T")
+@dataclass(frozen=True)
+class ChunkStatistics:
+    """What a reference set needs from a chunk of its distinct molecules (:func:`chunk_statistics`).
+
+    Attributes
+    ----------
+    keep : numpy.ndarray
+        Shape ``(n,)``, ``bool``: whether each SMILES parsed (the other statistics cover these rows only).
+    properties : numpy.ndarray
+        Shape ``(k, 4)``, ``float64``: :data:`PROPERTY_COLUMNS` of the kept molecules.
+    fragments, scaffolds : collections.Counter
+        BRICS fragment and Bemis-Murcko scaffold counts, each molecule weighted by its multiplicity.
+    fingerprints : numpy.ndarray
+        Shape ``(k, n_bits / 8)``, ``uint8``: ``np.packbits`` of the Morgan fingerprints of the kept molecules.
+    """
+
+    keep: np.ndarray
+    properties: np.ndarray
+    fragments: Counter
+    scaffolds: Counter
+    fingerprints: np.ndarray
 
 
-def parallel_map(func: Callable[[str], T], items: Sequence[str], n_jobs: int = 1) -> list[T]:
-    """``[func(x) for x in items]``, in ``n_jobs`` spawned worker processes when ``n_jobs > 1``
-    (``n_jobs=-1``: one per CPU). ``func`` must be a module-level function. Workers are spawned (not
-    forked: the parent may hold torch / OpenMP threads), so the calling script needs the usual
-    ``if __name__ == "__main__":`` guard."""
-    if n_jobs < 0:
-        n_jobs = os.cpu_count() or 1
-    if n_jobs <= 1 or len(items) < 2 * n_jobs:
-        return [func(x) for x in items]
-    chunksize = max(1, min(2000, len(items) // (8 * n_jobs)))
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=get_context("spawn")) as pool:
-        return list(pool.map(func, items, chunksize=chunksize))
+def chunk_statistics(pairs: Sequence[tuple[str, int]], radius: int = 2, n_bits: int = 1024) -> ChunkStatistics:
+    """:class:`ChunkStatistics` of ``(canonical SMILES, multiplicity)`` pairs: each molecule is parsed once and
+    dropped right after, so memory stays that of one chunk (a worker-process task, see
+    :func:`~aae_core.metrics.parallel.map_chunks`)."""
+    keep = np.zeros(len(pairs), dtype=bool)
+    properties, rows = [], []
+    fragments: Counter[str] = Counter()
+    scaffolds: Counter[str] = Counter()
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+    for i, (smiles, count) in enumerate(pairs):
+        mol = chem.mol_from_smiles(smiles)
+        if mol is None:  # a canonical SMILES that does not parse back: left out (not seen in practice)
+            continue
+        keep[i] = True
+        properties.append(property_values(mol))
+        for fragment in brics_fragments(mol):
+            fragments[fragment] += count
+        scaffold = murcko_scaffold(mol)
+        if scaffold is not None:
+            scaffolds[scaffold] += count
+        rows.append(np.packbits(generator.GetFingerprintAsNumPy(mol).astype(np.uint8)))
+    bits = np.stack(rows) if rows else np.zeros((0, n_bits // 8), dtype=np.uint8)
+    return ChunkStatistics(keep, np.array(properties, dtype=np.float64).reshape(-1, 4), fragments, scaffolds, bits)
 
 
-def features_of(smiles: Sequence[str], with_filters: bool, n_jobs: int = 1) -> list[MoleculeFeatures | None]:
-    """:func:`molecule_features` of every SMILES, optionally in parallel."""
-    func = _features_with_filters if with_filters else _features_without_filters
-    return parallel_map(func, smiles, n_jobs)
+def packed_fingerprints(smiles: Sequence[str], radius: int = 2, n_bits: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Morgan fingerprints of a chunk of SMILES, ``np.packbits``-ed (same bits as
+    :func:`~aae_core.metrics.similarity.morgan_bits`).
+
+    Returns
+    -------
+    keep : numpy.ndarray
+        Shape ``(n,)``, ``bool``: whether each SMILES parsed.
+    fingerprints : numpy.ndarray
+        Shape ``(keep.sum(), n_bits / 8)``, ``uint8``.
+    """
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+    keep = np.zeros(len(smiles), dtype=bool)
+    rows = []
+    for i, s in enumerate(smiles):
+        mol = chem.mol_from_smiles(s)
+        if mol is not None:
+            keep[i] = True
+            rows.append(np.packbits(generator.GetFingerprintAsNumPy(mol).astype(np.uint8)))
+    return keep, np.stack(rows) if rows else np.zeros((0, n_bits // 8), dtype=np.uint8)
+
+
+def kl_chunk(smiles: Sequence[str], radius: int = 2, n_bits: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """GuacaMol KL inputs of a chunk of SMILES (a worker-process task); SMILES that do not parse are skipped.
+
+    Returns
+    -------
+    descriptors : numpy.ndarray
+        Shape ``(k, 9)``, ``float64``: :func:`kl_descriptor_values`.
+    fingerprints : numpy.ndarray
+        Shape ``(k, n_bits / 8)``, ``uint8``: packed Morgan fingerprints (GuacaMol: radius 2, 4096 bits).
+    """
+    mols = [m for s in smiles if (m := chem.mol_from_smiles(s)) is not None]
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+    if not mols:
+        return np.zeros((0, len(KL_DESCRIPTORS))), np.zeros((0, n_bits // 8), dtype=np.uint8)
+    values = np.stack([kl_descriptor_values(m) for m in mols])
+    bits = np.stack([np.packbits(generator.GetFingerprintAsNumPy(m).astype(np.uint8)) for m in mols])
+    return values, bits
+
+
+#: fcd's default padding of the one-hot SMILES (``SmilesDataset``): longer SMILES pad their whole call further.
+FCD_PAD = 350
 
 
 def chemnet_statistics(
@@ -273,15 +359,23 @@ def chemnet_statistics(
     device: str | None = None,
     batch_size: int = 128,
     chunk_size: int = 8192,
+    n_jobs: int = 1,
+    progress: Progress | None = None,
+    stage: str = "ChemNet activations",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of the ChemNet penultimate-layer activations of ``smiles``.
 
     The statistics of the Fréchet ChemNet Distance (Preuer et al. 2018, "Fréchet ChemNet Distance: a
     metric for generative models for molecules in drug discovery", J. Chem. Inf. Model. 58:1736):
-    activations from ``fcd.get_predictions`` with the ChemNet weights shipped in the ``fcd`` package,
-    computed in chunks and accumulated in ``float64`` around a shift (the first chunk's mean) for
-    numerical stability. With integer ``weights`` the result equals ``np.mean`` / ``np.cov`` of the list in
-    which ``smiles[i]`` is repeated ``weights[i]`` times (``np.cov``'s ``fweights``, ``ddof=1``).
+    activations as ``fcd.get_predictions`` computes them (:func:`chemnet_activations`) with the ChemNet weights
+    shipped in the ``fcd`` package, accumulated chunk by chunk in ``float64`` around a shift (the first chunk's
+    mean) for numerical stability. With integer ``weights`` the result equals ``np.mean`` / ``np.cov`` of the
+    list in which ``smiles[i]`` is repeated ``weights[i]`` times (``np.cov``'s ``fweights``, ``ddof=1``).
+    Memory: one chunk of activations, ``chunk_size x 512`` ``float64`` (32 MB), and one batch of one-hot input.
+
+    On the CPU with ``n_jobs != 1`` the batches are computed in worker processes and in this one (tasks of a few
+    batches, each padded as its whole chunk would be): the same batches give the same activations, bit for bit,
+    whichever process or thread count computes them.
 
     Parameters
     ----------
@@ -294,7 +388,11 @@ def chemnet_statistics(
     batch_size : int
         ChemNet batch size.
     chunk_size : int
-        SMILES per call to ``fcd.get_predictions`` (bounds memory).
+        SMILES per accumulation step (and per padding length: ``fcd`` pads a call's SMILES to the longest).
+    n_jobs : int
+        Worker processes (see :mod:`aae_core.metrics.parallel`); CPU only.
+    progress : callable, optional
+        Reports ``stage`` as tasks finish (:mod:`aae_core.metrics.progress`).
 
     Returns
     -------
@@ -302,25 +400,33 @@ def chemnet_statistics(
         Shape ``(512,)``, dtype ``float64``.
     sigma : numpy.ndarray
         Shape ``(512, 512)``, dtype ``float64``.
+
+    Raises
+    ------
+    ValueError
+        If the total weight is below 2.
     """
-    import fcd  # imports torch: keep it out of module import time
+    import torch
 
     weights = np.ones(len(smiles)) if weights is None else np.asarray(weights, dtype=np.float64)
     total = float(weights.sum())
     if total < 2:
         raise ValueError(f"ChemNet statistics need at least 2 molecules, got {total:g}")
-    model = fcd.load_ref_model()
-    shift = None
-    s1 = s2 = None
-    for start in range(0, len(smiles), chunk_size):
-        batch = list(smiles[start : start + chunk_size])
-        with warnings.catch_warnings():
-            # fcd warns when a SMILES is longer than its default padding and uses np.row_stack.
-            warnings.simplefilter("ignore", UserWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            act = fcd.get_predictions(model, batch, batch_size=batch_size, n_jobs=0, device=device)
-        act = act.astype(np.float64)
-        w = weights[start : start + chunk_size]
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    workers = resolve_jobs(n_jobs) if torch.device(device).type == "cpu" else 1
+    tasks = _chemnet_tasks(smiles, batch_size, chunk_size, workers, device)
+    shift = s1 = s2 = None
+    report(progress, stage, 0, len(smiles))
+    done, parts = 0, []
+    for (task,), (act,) in PendingChunks(chemnet_activations, tasks, workers, chunk=1).outputs():
+        parts.append(act)
+        done += len(task[0])
+        report(progress, stage, done, len(smiles))
+        if done % chunk_size and done != len(smiles):
+            continue
+        act = np.concatenate(parts).astype(np.float64)  # one accumulation chunk
+        parts = []
+        w = weights[done - len(act) : done]
         if shift is None:
             shift = np.average(act, axis=0, weights=w)
             s1 = np.zeros_like(shift)
@@ -328,8 +434,47 @@ def chemnet_statistics(
         centred = act - shift
         s1 += w @ centred
         s2 += (centred * w[:, None]).T @ centred
-        logger.debug("ChemNet activations: %d / %d SMILES", min(start + chunk_size, len(smiles)), len(smiles))
     mean_offset = s1 / total
     mu = shift + mean_offset
     sigma = (s2 - total * np.outer(mean_offset, mean_offset)) / (total - 1)
     return mu, (sigma + sigma.T) / 2
+
+
+def _chemnet_tasks(smiles: Sequence[str], batch_size: int, chunk_size: int, workers: int,
+                   device: str) -> list[tuple[list[str], int | None, int, str]]:
+    """``(SMILES, padding, batch size, device)`` tasks of whole batches that tile every accumulation chunk, about
+    four per worker (at most eight batches each; four batches in this process alone, for progress)."""
+    batches = 4 if workers <= 1 else min(8, max(1, -(-len(smiles) // (4 * workers * batch_size))))
+    tasks = []
+    for start in range(0, len(smiles), chunk_size):
+        chunk = list(smiles[start : start + chunk_size])
+        longest = max(map(len, chunk)) + 1  # fcd: plus one for the end token
+        pad = None if longest <= FCD_PAD else longest  # as fcd pads the whole call
+        step = batches * batch_size
+        tasks += [(chunk[i : i + step], pad, batch_size, device) for i in range(0, len(chunk), step)]
+    return tasks
+
+
+def chemnet_activations(tasks: Sequence[tuple[list[str], int | None, int, str]]) -> list[np.ndarray]:
+    """ChemNet activations of ``(SMILES, padding, batch size, device)`` tasks (a worker-process task): for each,
+    what ``fcd.get_predictions(model, smiles, batch_size, n_jobs=0, device)`` (fcd 1.2) computes, batch for
+    batch, with ``SmilesDataset``'s padding set to ``padding`` (``None``: fcd's default). Each array has shape
+    ``(len(SMILES), 512)``, ``float32``."""
+    import fcd
+    import torch
+    from fcd.utils import SmilesDataset, todevice
+    from torch.utils.data import DataLoader
+
+    model = fcd.load_ref_model()
+    outputs = []
+    for smiles, pad, batch_size, device in tasks:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # fcd warns when the padding is not its default
+            loader = DataLoader(SmilesDataset(smiles, pad_len=pad), batch_size=batch_size, num_workers=0)
+        parts = []
+        with todevice(model, device), torch.no_grad():
+            for batch in loader:
+                out = model(batch.transpose(1, 2).float().to(device))
+                parts.append(out.to("cpu").detach().numpy().astype(np.float32))
+        outputs.append(np.concatenate(parts) if parts else np.zeros((0, 512), dtype=np.float32))
+    return outputs

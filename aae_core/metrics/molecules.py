@@ -27,21 +27,23 @@ Typical use::
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 import warnings
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from scipy.stats import entropy, gaussian_kde, wasserstein_distance
 
-from aae_core import chem
 from aae_core.metrics import descriptors as desc
+from aae_core.metrics.parallel import PendingChunks, parallel_map
+from aae_core.metrics.progress import Progress
 from aae_core.metrics.reference import (
     MOSES_FP,
     ReferenceSet,
@@ -51,7 +53,6 @@ from aae_core.metrics.reference import (
 )
 from aae_core.metrics.similarity import (
     cosine_similarity_counts,
-    morgan_bits,
     tanimoto_max,
     tanimoto_mean_powers,
 )
@@ -169,7 +170,8 @@ class _Sample:
     """Generated SMILES reduced to what the metrics need.
 
     ``valid`` holds the canonical SMILES of the valid inputs in input order; ``unique`` the distinct ones
-    in first-seen order, ``counts`` their multiplicities (shape ``(n_unique,)``, ``int64``).
+    in first-seen order, ``counts`` their multiplicities (shape ``(n_unique,)``, ``int64``). Per-molecule
+    RDKit work runs in ``n_jobs`` worker processes; long steps report to ``progress``.
     """
 
     n_input: int
@@ -177,11 +179,25 @@ class _Sample:
     unique: list[str]
     counts: np.ndarray
     n_jobs: int = 1
+    progress: Progress | None = None
+    _pending: dict[str, PendingChunks] = field(default_factory=dict, repr=False)
+
+    def start_workers(self) -> None:
+        """Hand the per-molecule RDKit work (fingerprints, then properties / fragments / scaffolds / filters) to
+        the worker processes now, so that it runs while this process computes ChemNet (nothing with
+        ``n_jobs=1``: then it runs when first needed)."""
+        if self.n_jobs != 1 and not self._pending:
+            self._pending["fingerprints"] = PendingChunks(desc.packed_fingerprints, self.unique, self.n_jobs)
+            self._pending["features"] = PendingChunks(desc.features_chunk, self.unique, self.n_jobs)
+
+    def _collect(self, name: str, func, stage: str) -> list:
+        pending = self._pending.pop(name, None) or PendingChunks(func, self.unique, self.n_jobs)
+        return pending.result(self.progress, stage)
 
     @classmethod
-    def from_smiles(cls, generated: Iterable[str | None], n_jobs: int = 1) -> _Sample:
+    def from_smiles(cls, generated: Iterable[str | None], n_jobs: int = 1, progress: Progress | None = None) -> _Sample:
         generated = list(generated)
-        canonical = desc.parallel_map(desc.canonical_smiles, generated, n_jobs)
+        canonical = parallel_map(desc.canonical_smiles, generated, n_jobs, progress=progress, stage="canonical SMILES")
         valid = [c for c in canonical if c is not None]
         tally = Counter(valid)  # insertion ordered: first-seen order
         return cls(
@@ -190,6 +206,7 @@ class _Sample:
             unique=list(tally),
             counts=np.fromiter(tally.values(), dtype=np.int64, count=len(tally)),
             n_jobs=n_jobs,
+            progress=progress,
         )
 
     @property
@@ -198,12 +215,19 @@ class _Sample:
 
     @cached_property
     def features(self) -> list[desc.MoleculeFeatures | None]:
-        return desc.features_of(self.unique, with_filters=True, n_jobs=self.n_jobs)
+        parts = self._collect("features", desc.features_chunk, "properties, fragments, scaffolds, filters")
+        return [f for part in parts for f in part]
 
     @cached_property
     def fingerprint_bits(self) -> np.ndarray:
-        mols = [chem.mol_from_smiles(s) for s in self.unique]
-        return morgan_bits(mols, **MOSES_FP)
+        """Morgan fingerprints of :attr:`unique`, shape ``(n_unique, 1024)``, 0/1 ``uint8`` (every canonical
+        SMILES parses back; a row of zeros if one did not)."""
+        parts = self._collect("fingerprints", desc.packed_fingerprints, "fingerprints")
+        bits = np.zeros((len(self.unique), MOSES_FP["n_bits"]), dtype=np.uint8)
+        if parts:
+            keep = np.concatenate([k for k, _ in parts])
+            bits[keep] = np.unpackbits(np.concatenate([f for _, f in parts]), axis=1, count=MOSES_FP["n_bits"])
+        return bits
 
     def _usable(self) -> tuple[list[desc.MoleculeFeatures], np.ndarray]:
         # A canonical SMILES that fails to parse back has no features (not seen in practice).
@@ -237,14 +261,15 @@ class _Sample:
         if not self.unique:
             return NAN, NAN
         bits = self.fingerprint_bits
-        means = tanimoto_mean_powers(bits, bits, self.counts, powers=(1, 2))
+        means = tanimoto_mean_powers(bits, bits, self.counts, powers=(1, 2), progress=self.progress, stage="IntDiv")
         weights = self.counts / self.counts.sum()
         return float(1 - weights @ means[:, 0]), float(1 - weights @ np.sqrt(means[:, 1]))
 
     def snn(self, reference: ReferenceSet) -> float:
         if not self.unique:
             return NAN
-        nearest = tanimoto_max(self.fingerprint_bits, reference.fingerprint_bits)
+        nearest = tanimoto_max(self.fingerprint_bits, reference.fingerprints, packed_reference=True,
+                               progress=self.progress, stage="SNN")
         return float(self.counts @ nearest / self.counts.sum())
 
     def fcd(self, reference: ReferenceSet, device: str | None = None) -> float:
@@ -256,7 +281,8 @@ class _Sample:
         if not np.all(np.isfinite(reference.fcd_mu)):
             _warn("the reference set has fewer than 2 molecules: FCD is nan")
             return NAN
-        mu, sigma = desc.chemnet_statistics(self.unique, self.counts, device=device)
+        mu, sigma = desc.chemnet_statistics(self.unique, self.counts, device=device, n_jobs=self.n_jobs,
+                                            progress=self.progress, stage="FCD: ChemNet activations")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # fcd passes scipy's deprecated disp=
@@ -304,27 +330,37 @@ class _Sample:
         if not features:
             return dict.fromkeys(desc.PROPERTY_COLUMNS, NAN)
         values = np.array([f.properties for f in features], dtype=np.float64)
-        return {
-            name: float(wasserstein_distance(reference.properties[:, j], values[:, j], reference.counts, counts))
-            for j, name in enumerate(desc.PROPERTY_COLUMNS)
-        }
+        distances = {}
+        for j, name in enumerate(desc.PROPERTY_COLUMNS):
+            ref_values, ref_weights = reference.properties[name]
+            distances[name] = float(wasserstein_distance(ref_values, values[:, j], ref_weights, counts))
+        return distances
+
+    def _distinct_flat(self, n_samples: int) -> dict[str, None]:
+        """The first ``n_samples`` distinct non-isomeric canonical SMILES of :attr:`unique`, in order (computed
+        ``n_samples`` at a time, in parallel)."""
+        distinct: dict[str, None] = {}
+        flat_smiles = functools.partial(desc.canonical_smiles, isomeric=False)
+        step = max(n_samples, 1)
+        for start in range(0, len(self.unique), step):
+            for flat in parallel_map(flat_smiles, self.unique[start : start + step], self.n_jobs):
+                if flat is not None:
+                    distinct[flat] = None
+                    if len(distinct) >= n_samples:
+                        return distinct
+        return distinct
 
     def kl_divergence_score(self, reference: ReferenceSet, n_samples: int = 10_000) -> float:
         # GuacaMol samples n_samples unique molecules; here: the first n_samples distinct valid
         # molecules after removing stereochemistry, in generation order.
-        distinct: dict[str, None] = {}
-        for s in self.unique:
-            flat = desc.canonical_smiles(s, isomeric=False)
-            if flat is not None:
-                distinct[flat] = None
-                if len(distinct) >= n_samples:
-                    break
+        distinct = self._distinct_flat(n_samples)
         if len(distinct) < n_samples:
             logger.info("KL score on %d distinct molecules (fewer than %d)", len(distinct), n_samples)
         if len(distinct) < 2:
             _warn(f"the KL score needs 2 distinct valid molecules, got {len(distinct)}: it is nan")
             return NAN
-        values, similarity = kl_reference_statistics(list(distinct))
+        values, similarity = kl_reference_statistics(list(distinct), self.n_jobs, progress=self.progress,
+                                                     stage="KL score: descriptors")
         return _kl_score(reference.kl_descriptors, reference.kl_internal_similarity, values, similarity)
 
 
@@ -490,22 +526,31 @@ def evaluate(
     device: str | None = None,
     kl_samples: int = 10_000,
     label: str = "Test",
+    progress: Progress | None = None,
 ) -> dict[str, float]:
     """All MOSES metrics plus the GuacaMol KL-divergence and FCD scores of a generated sample.
+
+    Cost, for 10,000 generated molecules against the MOSES test split: about 75 CPU-seconds (ChemNet, the
+    per-molecule RDKit work and the 10,000 x 176,074 Tanimoto similarities of SNN), spread over ``n_jobs``
+    worker processes and this one; it adds about 0.35 GB to this process. Every step of more than a few
+    seconds reports to ``progress``.
 
     Parameters
     ----------
     generated : sequence of str or None
         Generated SMILES, in generation order (Unique@k uses the first k valid ones). MOSES uses 30,000.
     reference : ReferenceSet, optional
-        Reference statistics; default ``load_reference()``, the shipped MOSES test split (computed on
-        first use, about 20 minutes on one CPU core, then read from the cache in about a second).
+        Reference statistics; default ``load_reference()``, the MOSES test split (shipped statistics; the
+        fingerprints are computed on first use, about 20 CPU-seconds, then read from the cache).
     train : sequence of str, optional
         Training SMILES for Novelty; default the shipped 250,000-molecule MOSES train cut (MOSES itself
-        uses its full 1.58M train split). Canonicalised and cached.
+        uses its full 1.58M train split; its canonical SMILES are shipped). Other sets are canonicalised
+        and cached.
     n_jobs : int
-        Worker processes for the per-molecule RDKit work (1: none; -1: one per CPU). They are started
-        with ``spawn``, so a script calling this needs the ``if __name__ == "__main__":`` guard.
+        Worker processes for the per-molecule RDKit work and ChemNet (1: none; -1: one per CPU), on one torch
+        thread each; give this process one torch thread too when they use every core. They are started with
+        ``spawn`` and kept for later calls (:mod:`aae_core.metrics.parallel`), so a script calling this needs
+        the ``if __name__ == "__main__":`` guard.
     k : sequence of int
         The k of the Unique@k metrics.
     device : str, optional
@@ -514,6 +559,12 @@ def evaluate(
         Number of distinct generated molecules for the KL score (GuacaMol: 10,000).
     label : str
         Suffix of the reference-based metrics (``"FCD/Test"``); use ``"TestSF"`` with the scaffold split.
+    progress : callable, optional
+        ``progress(stage, done, total)``, called as each step advances (:mod:`aae_core.metrics.progress`):
+        ``"canonical SMILES"``, the reference and training-set steps when they are not cached,
+        ``"fingerprints"``, ``"SNN"`` (over reference molecules), ``"IntDiv"``, ``"FCD: ChemNet activations"``,
+        ``"properties, fragments, scaffolds, filters"``, ``"KL score: descriptors"`` and ``"KL score:
+        descriptors similarity"``. E.g. :class:`~aae_core.metrics.progress.ProgressBar` draws tqdm bars.
 
     Returns
     -------
@@ -531,7 +582,7 @@ def evaluate(
         timings[stage] = now - since
         return now
 
-    sample = _Sample.from_smiles(generated, n_jobs)
+    sample = _Sample.from_smiles(generated, n_jobs, progress)
     t = lap("canonicalise", start)
     metrics: dict[str, float] = {"valid": sample.fraction_valid()}
     for kk in k:
@@ -554,26 +605,29 @@ def evaluate(
         return metrics | dict.fromkeys(names, NAN)
 
     if reference is None:
-        reference = load_reference(n_jobs=n_jobs, device=device)
-    train_set = canonical_training_set(train, n_jobs=n_jobs)
+        reference = load_reference(n_jobs=n_jobs, device=device, progress=progress)
+    train_set = canonical_training_set(train, n_jobs=n_jobs, progress=progress)
+    sample.start_workers()  # RDKit descriptors in the workers while the Tanimoto kernels and ChemNet run here
     t = lap("reference and train set", t)
 
-    metrics[f"FCD/{label}"] = sample.fcd(reference, device)
-    t = lap("FCD", t)
-    metrics[f"SNN/{label}"] = sample.snn(reference)
+    values: dict[str, float] = {f"SNN/{label}": sample.snn(reference)}
     t = lap("SNN", t)
+    values["IntDiv"], values["IntDiv2"] = sample.internal_diversity()
+    t = lap("IntDiv", t)
+    values[f"FCD/{label}"] = sample.fcd(reference, device)
+    t = lap("FCD", t)
     _ = sample.features
     t = lap("properties, fragments, scaffolds, filters", t)
-    metrics[f"Frag/{label}"] = sample.fragment_similarity(reference)
-    metrics[f"Scaf/{label}"] = sample.scaffold_similarity(reference)
-    metrics["IntDiv"], metrics["IntDiv2"] = sample.internal_diversity()
-    metrics["Filters"] = sample.fraction_passes_filters()
-    metrics["Novelty"] = sample.novelty(train_set)
-    metrics |= sample.property_distances(reference)
-    t = lap("Frag, Scaf, IntDiv, Filters, Novelty, W1", t)
-    metrics["KL score"] = sample.kl_divergence_score(reference, kl_samples)
+    values[f"Frag/{label}"] = sample.fragment_similarity(reference)
+    values[f"Scaf/{label}"] = sample.scaffold_similarity(reference)
+    values["Filters"] = sample.fraction_passes_filters()
+    values["Novelty"] = sample.novelty(train_set)
+    values |= sample.property_distances(reference)
+    t = lap("Frag, Scaf, Filters, Novelty, W1", t)
+    values["KL score"] = sample.kl_divergence_score(reference, kl_samples)
     t = lap("KL score", t)
-    metrics["FCD score"] = fcd_score(metrics[f"FCD/{label}"])
+    values["FCD score"] = fcd_score(values[f"FCD/{label}"])
+    metrics |= {name: values[name] for name in names}
     logger.info(
         "evaluated %d SMILES (%d valid) against %s in %.1f s: %s",
         sample.n_input,

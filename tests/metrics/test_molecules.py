@@ -440,8 +440,12 @@ def test_reference_cache_round_trip(small, small_ref):
     again = load_reference(small, name="small again")
     assert again.from_cache and again.name == "small again"
     assert again.key == small_ref.key
-    for field in ("counts", "fingerprints", "fcd_mu", "fcd_sigma", "properties", "kl_descriptors"):
+    for field in ("counts", "fingerprints", "fcd_mu", "fcd_sigma", "kl_descriptors", "kl_internal_similarity"):
         np.testing.assert_array_equal(getattr(again, field), getattr(small_ref, field))
+    for name, (values, weights) in small_ref.properties.items():
+        np.testing.assert_array_equal(again.properties[name][0], values)
+        np.testing.assert_array_equal(again.properties[name][1], weights)
+        assert weights.sum() == small_ref.n_molecules
     assert again.fragments == small_ref.fragments and again.scaffolds == small_ref.scaffolds
     generated = small[100:160] + ["CCO", "xx"]
     with warnings.catch_warnings():
