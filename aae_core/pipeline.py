@@ -113,8 +113,10 @@ def _warm_start(model_cfg: ModelConfig, path: str) -> tuple[torch.nn.Module, Tok
     ckpt = load_checkpoint(path)
     tokenizer = Tokenizer.from_dict(ckpt.meta["tokenizer"])
     model = build_model(model_cfg, tokenizer.vocab_size)
+    state = {name: value for name, value in ckpt.model_state.items() if name != "step"}
+    state.update({name: value for name, value in model.state_dict().items() if name == "step"})  # schedules restart
     try:
-        model.load_state_dict(ckpt.model_state)
+        model.load_state_dict(state)
     except RuntimeError as err:
         raise CheckpointError(f"cannot start from {Path(path).name}: its architecture differs from this run's "
                               f"configuration ({str(err).splitlines()[-1].strip()}); pass the same model options "

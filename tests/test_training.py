@@ -157,10 +157,11 @@ def test_length_buckets_cut_padding_and_keep_every_molecule_once(model_config):
 def test_init_from_starts_at_the_checkpoint_weights_and_checks_the_architecture(tmp_path, model_config):
     first = tmp_path / "first.safetensors"
     fresh = train_molecules(model_config, tiny_train_config(epochs=6), first)
-    noisier = tiny_model_config(posterior_noise=1.0)
+    noisier = tiny_model_config(posterior_noise=1.0, posterior_noise_final=0.5, posterior_noise_anneal_steps=4)
     tuned = train_molecules(noisier, tiny_train_config(epochs=1, init_from=str(first)), tmp_path / "tuned.safetensors")
     start, end = fresh.steps[0]["reconstruction"], fresh.steps[-1]["reconstruction"]
     assert tuned.steps[0]["reconstruction"] < (start + end) / 2  # goes on from the trained weights
+    assert tuned.steps[0]["posterior_noise"] == pytest.approx(1.0)  # the new noise schedule starts at its step 0
     meta = load_checkpoint(tmp_path / "tuned.safetensors").meta
     assert meta["train_config"]["init_from"] == str(first) and meta["model_config"]["posterior_noise"] == 1.0
     assert meta["tokenizer"] == load_checkpoint(first).meta["tokenizer"]
