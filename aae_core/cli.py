@@ -26,13 +26,12 @@ import pandas as pd
 import torch
 
 from aae_core import __version__
-from aae_core.config import AUTOCAST, DECODE_BATCH, ModelConfig, TrainConfig, field_help, from_dict
+from aae_core.config import AUTOCAST, DECODE_BATCH, MAX_SCORED, ModelConfig, TrainConfig, field_help, from_dict
 from aae_core.exceptions import AAELabError, ConfigError, DataError
-from aae_core.images import ImageConfig
+from aae_core.images.training import ImageConfig
 
 SHIPPED_AAE = Path(__file__).resolve().parents[1] / "checkpoints" / "aae_moses.safetensors"
 MAX_SAMPLES = 1_000_000  # sample -n: streamed to the output; the prior codes alone take n * latent_dim * 4 bytes
-MAX_SCORED = 100_000  # evaluate -n, compare -n and --n-held-out: every molecule's fingerprints are held while scoring
 MAX_BATCH = 10_000  # sample --batch-size: rows decoded at once
 MAX_STEPS = 1_000  # interpolate --steps
 MAX_SEED = 2**32 - 1
@@ -134,8 +133,8 @@ def _read_smiles_arg(values: Sequence[str], file: str | None, generator) -> list
     the valid molecules of a file (``--file``, or a single value naming an existing file; at most
     :data:`MAX_SAMPLES`) with its load report printed: rows the model cannot read (unparsable, unknown tokens, too
     long, duplicates) are left out."""
-    from aae_core.chem import check_smiles_length
-    from aae_core.data.molecules import load_molecules
+    from aae_core.molecules.chem import check_smiles_length
+    from aae_core.molecules.data import load_molecules
 
     if file is None and len(values) == 1 and _is_file(values[0]):
         file = values[0]
@@ -187,7 +186,7 @@ def _generator(path: str, command: str, autocast: str = "auto", constrained: boo
     """A generator on the molecule model at ``path`` (``constrained``: syntax-constrained SMILES decoding);
     :class:`CheckpointError` for an image model."""
     from aae_core.checkpoints import require_family
-    from aae_core.generation import MoleculeGenerator
+    from aae_core.molecules.generation import MoleculeGenerator
     from aae_core.registry import load_model
 
     require_family(path, "molecules", f"aae-lab {command}")
@@ -197,7 +196,7 @@ def _generator(path: str, command: str, autocast: str = "auto", constrained: boo
 # -- sub-commands ----------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     from aae_core.checkpoints import check_output
-    from aae_core.pipeline import resume_molecules, train_molecules
+    from aae_core.molecules.pipeline import resume_molecules, train_molecules
     from aae_core.training import init_distributed
 
     check_output(args.out, create_folder=not args.resume)
@@ -245,8 +244,8 @@ def _stop_on_signals(stop: threading.Event, received: list[int]) -> dict:
 
 def cmd_train_images(args: argparse.Namespace) -> int:
     from aae_core.checkpoints import check_output, finish_checkpoint
-    from aae_core.image_metrics import evaluate_image_model
-    from aae_core.images import train_images
+    from aae_core.images.metrics import evaluate_image_model
+    from aae_core.images.training import train_images
 
     check_output(args.out, create_folder=True)
     cfg, train_cfg = _config_from_args(ImageConfig, args), _config_from_args(TrainConfig, args)
@@ -334,7 +333,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from aae_core.chem import check_smiles_length
+    from aae_core.molecules.chem import check_smiles_length
 
     start, end = check_smiles_length(args.start, "start SMILES"), check_smiles_length(args.end, "end SMILES")
     _check_out(args)
@@ -352,21 +351,21 @@ def _metrics_threads(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from aae_core.metrics import evaluate_cli
+    from aae_core.molecules.metrics import evaluate_cli
 
     _metrics_threads(args)
     return evaluate_cli(args)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from aae_core.compare import REPORT_COLUMNS, compare_runs, metrics_table
-    from aae_core.metrics import ProgressBar
+    from aae_core.molecules.compare import REPORT_COLUMNS, compare_runs, metrics_table
+    from aae_core.molecules.metrics import ProgressBar
 
     _metrics_threads(args)
     with ProgressBar(disable=args.quiet) as progress:  # one tqdm bar per step on stderr
         reports = compare_runs(args.runs, args.out, args.n, args.seed, args.reference, args.train, args.held_out,
                                args.n_held_out, "aae-lab " + shlex.join(args.argv), args.annotate, n_jobs=-1,
-                               progress=progress)
+                               progress=progress, n_pool=args.n_pool)
     table = metrics_table({r.name: r.metrics for r in reports})
     print(table[[c for c in REPORT_COLUMNS if c in table.columns]].to_string(float_format="{:.3f}".format))
     print(f"report written to {args.out}", file=sys.stderr)
@@ -465,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--held-out", default="moses-test", help="held-out molecules for latent quality")
     compare.add_argument("--n-held-out", type=whole(1, MAX_SCORED), default=1000,
                          help="first N held-out rows (default 1000)")
+    compare.add_argument("--n-pool", type=whole(0, MAX_SCORED), default=10_000,
+                         help="training molecules (first N of --train) among which each held-out molecule's 5 "
+                              "nearest latent neighbours are found (0: skip; default 10000)")
     compare.add_argument("--out", default="compare-report", help="report folder (default ./compare-report)")
     compare.add_argument("--annotate", action="store_true", help="also store each run's numbers in its card")
     compare.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -495,6 +497,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader went away (`aae-lab sample | head`): stop quietly, as `yes | head` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 128 + signal.SIGPIPE
     except (AAELabError, ValueError, OSError) as err:
         print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2

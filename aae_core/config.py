@@ -23,6 +23,10 @@ REPRESENTATIONS = ("smiles", "selfies")
 LATENT_INPUTS = ("every_step", "initial_state")
 ADVERSARIAL_UPDATES = ("separate", "joint")
 AUTOCAST = ("auto", "bf16", "off")
+#: Molecular properties a model can predict and the app colours by (computed in :mod:`aae_core.molecules.chem`).
+PROPERTY_NAMES = ("QED", "logP", "SA", "MW")
+#: Most molecules scored at once (evaluate -n, compare -n and --n-held-out): every molecule's fingerprints are held.
+MAX_SCORED = 100_000
 #: Rows decoded together when sampling; each chunk has its own random stream, so samples depend on it.
 DECODE_BATCH = 500
 
@@ -87,8 +91,6 @@ class ModelConfig:
                               "needs properties (e.g. QED,logP,SA) and the other models take none")
         if not self.properties:
             return
-        from aae_core.chem import PROPERTY_NAMES  # lazily: RDKit is needed only here
-
         for name in self.properties:
             _choice("properties", name, PROPERTY_NAMES)
         if len(set(self.properties)) != len(self.properties):

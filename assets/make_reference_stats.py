@@ -2,7 +2,7 @@
 
 For the MOSES ``test`` and ``test_scaffolds`` splits shipped in ``assets/moses``, computes every statistic the
 metrics need (ChemNet mean and covariance for FCD, property distributions, BRICS fragment and scaffold counts,
-GuacaMol KL descriptors) with :func:`aae_core.metrics.reference.write_shipped_statistics`, on the CPU (ChemNet
+GuacaMol KL descriptors) with :func:`aae_core.molecules.metrics.reference.write_shipped_statistics`, on the CPU (ChemNet
 on a GPU gives slightly different activations), and writes them without the Morgan fingerprints (computed on
 first use). For the train cut it writes the canonical SMILES that differ from the shipped ones (Novelty).
 Each file records the RDKit, fcd, numpy and torch versions, the SHA-256 of its source file and this command.
@@ -48,8 +48,8 @@ def _provenance(split: str, threads: int) -> dict:
 
 def make(split: str, out: Path, jobs: int, threads: int) -> None:
     """Write the shipped file of ``split`` to ``out`` and print its size and timings."""
-    from aae_core.metrics import ProgressBar, moses_smiles
-    from aae_core.metrics.reference import versions, write_shipped_canonical, write_shipped_statistics
+    from aae_core.molecules.metrics import ProgressBar, moses_smiles
+    from aae_core.molecules.metrics.reference import versions, write_shipped_canonical, write_shipped_statistics
 
     path = out / FILES[split]
     smiles = moses_smiles(split)

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from aae_core import latent
-from aae_core.generation import MoleculeGenerator
+from aae_core.molecules.generation import MoleculeGenerator
 from aae_core.registry import load_model
 from dashboard import components
 from dashboard.services import data, drawings, latent_map, properties, sampling

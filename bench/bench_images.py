@@ -9,7 +9,7 @@ here can be reproduced with that one command; its checkpoint card holds the same
 
 Data: the MNIST test set in /work/shared/data/mnist (8,000 train / 2,000 held out, stratified, seed 0) and
 scikit-learn's digits (80% / 20%). Merges its rows into assets/digits/semisupervised_accuracy.csv (one row per
-dataset, method, labels and seed; aae_core.accuracy_table) for the dashboard.
+dataset, method, labels and seed; aae_core.images.accuracy_table) for the dashboard.
 
 Usage: python bench/bench_images.py [--only digits|mnist|clustering ...] [--seeds 0 1 2] [--out-dir DIR] [--threads 1]
 [--ship]. Each semi-supervised row is trained once per seed; ``--ship`` ships the seed-0 models.
@@ -28,12 +28,12 @@ from pathlib import Path
 
 import torch
 
-from aae_core.accuracy_table import write_rows
 from aae_core.checkpoints import load_checkpoint, save_checkpoint
 from aae_core.cli import main as cli
-from aae_core.image_metrics import logistic_baseline
-from aae_core.images import ACCURACY_TABLE, ImageConfig, prepare_images
-from aae_core.images import SHIPPED as SHIPPED_DIR
+from aae_core.images.accuracy_table import write_rows
+from aae_core.images.metrics import logistic_baseline
+from aae_core.images.training import ACCURACY_TABLE, ImageConfig, prepare_images
+from aae_core.images.training import SHIPPED as SHIPPED_DIR
 from aae_core.registry import load_model
 
 MNIST = Path("/work/shared/data/mnist/t10k-images-idx3-ubyte.gz")

@@ -3,7 +3,7 @@
 For each checkpoint (default: every shipped molecule model):
 
 - **prior samples**: ``-n`` (10,000) draws from the prior at temperature 1, plain sampling, decoded once:
-  validity, unique@10k, novelty (vs the shipped MOSES train cut), FCD/Test (``aae_core.metrics.evaluate``);
+  validity, unique@10k, novelty (vs the shipped MOSES train cut), FCD/Test (``aae_core.molecules.metrics.evaluate``);
 - **reconstruction**: greedy decoding of the codes of the first ``--n-recon`` (1,000) MOSES test molecules the
   model can encode: exact match (canonical SMILES equal) and mean Tanimoto (Morgan r=2, 2048 bits);
 - **codes vs prior**: cross-validated ROC AUC of logistic regression and 15-NN separating ``--n-codes`` (2,000)
@@ -38,10 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from aae_core.checkpoints import load_checkpoint, save_checkpoint  # noqa: E402
-from aae_core.data.molecules import load_molecules  # noqa: E402
-from aae_core.generation import MoleculeGenerator  # noqa: E402
 from aae_core.latent import median_distance, rbf_mmd2  # noqa: E402
-from aae_core.latent_quality import (  # noqa: E402
+from aae_core.molecules.data import load_molecules  # noqa: E402
+from aae_core.molecules.generation import MoleculeGenerator  # noqa: E402
+from aae_core.molecules.latent_quality import (  # noqa: E402
     frontier_figure,
     frontier_point,
     held_out_molecules,
@@ -50,7 +50,7 @@ from aae_core.latent_quality import (  # noqa: E402
     reconstruction,
     two_sample_auc,
 )
-from aae_core.metrics import evaluate  # noqa: E402
+from aae_core.molecules.metrics import evaluate  # noqa: E402
 from aae_core.registry import load_model  # noqa: E402
 
 #: Issue 20's targets: (measure, comparison, bound).

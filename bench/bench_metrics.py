@@ -1,4 +1,4 @@
-"""Benchmark of the generation metrics (aae_core.metrics): first use (cold cache) and later use.
+"""Benchmark of the generation metrics (aae_core.molecules.metrics): first use (cold cache) and later use.
 
 Each scenario runs in a child process with its own empty ``$AAE_LAB_CACHE`` ("cold") and is measured from
 outside: wall time, CPU time (user + system, the worker processes included), peak resident memory of the
@@ -115,7 +115,7 @@ def cli_evaluate(args, folder: Path) -> dict[str, float]:
 def cli_samples(args, folder: Path) -> dict[str, float]:
     import numpy as np
 
-    from aae_core.metrics import moses_smiles
+    from aae_core.molecules.metrics import moses_smiles
 
     train = moses_smiles("train")
     picked = np.random.default_rng(0).choice(len(train), args.n_file, replace=False)
@@ -131,8 +131,8 @@ import sys, time, warnings
 sys.path.insert(0, {str(ROOT)!r})
 import torch
 torch.set_num_threads({args.threads or 1})  # dashboard/app.py: AAE_LAB_THREADS, default 1
-from aae_core.generation import MoleculeGenerator
-from aae_core.metrics import MetricWarning, evaluate, load_reference, moses_smiles
+from aae_core.molecules.generation import MoleculeGenerator
+from aae_core.molecules.metrics import MetricWarning, evaluate, load_reference, moses_smiles
 from aae_core.registry import load_model
 
 def run(name):
@@ -161,7 +161,7 @@ if __name__ == "__main__":
 
 def full_build(args, folder: Path) -> dict[str, float]:
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-            "from aae_core.metrics import ProgressBar, load_reference\n"
+            "from aae_core.molecules.metrics import ProgressBar, load_reference\n"
             "if __name__ == '__main__':\n"
             f"    with ProgressBar() as bar: load_reference(shipped=False, n_jobs={args.jobs}, progress=bar)\n")
     script = folder / "full_build.py"
@@ -173,7 +173,7 @@ def library(args, folder: Path) -> dict[str, float]:
     """In process: the shipped reference cold and cached, then evaluate held-out MOSES train molecules."""
     import numpy as np
 
-    from aae_core.metrics import (
+    from aae_core.molecules.metrics import (
         MOSES_PAPER,
         ProgressBar,
         canonical_training_set,

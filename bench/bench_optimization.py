@@ -2,7 +2,8 @@
 
 For each objective (penalized logP, QED): the ``--n-molecules`` (200) molecules of the MOSES test split with the lowest
 value among those the model can encode; for each, and for each similarity threshold delta (0.4, 0.6), one search
-(``aae_core.optimization.optimize``, ``--budget`` 500 decoded molecules) constrained to Tanimoto similarity >= delta.
+(``aae_core.molecules.optimization.optimize``, ``--budget`` 500 decoded molecules) constrained to Tanimoto similarity
+>= delta.
 A molecule succeeds when the search finds another molecule with similarity >= delta and a strictly higher objective;
 its improvement is that of the best such molecule, 0 where it fails (as in JT-VAE's code). Reported: mean +/- std of
 the improvement over all molecules, success rate, how often any valid decoded molecule reached similarity delta
@@ -50,11 +51,11 @@ from rdkit.Chem import QED
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aae_core import chem  # noqa: E402
 from aae_core.exceptions import TokenizerError  # noqa: E402
-from aae_core.generation import MoleculeGenerator  # noqa: E402
-from aae_core.metrics import moses_smiles  # noqa: E402
-from aae_core.optimization import (  # noqa: E402
+from aae_core.molecules import chem  # noqa: E402
+from aae_core.molecules.generation import MoleculeGenerator  # noqa: E402
+from aae_core.molecules.metrics import moses_smiles  # noqa: E402
+from aae_core.molecules.optimization import (  # noqa: E402
     METHODS,
     Constraints,
     Objective,

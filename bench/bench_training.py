@@ -28,9 +28,10 @@ import torch
 
 from aae_core.checkpoints import load_checkpoint
 from aae_core.config import ADVERSARIAL_UPDATES, ModelConfig, TrainConfig, from_dict
-from aae_core.generation import MoleculeGenerator
-from aae_core.pipeline import prepare_data
-from aae_core.registry import LoadedModel, build_model
+from aae_core.molecules.families import build_model
+from aae_core.molecules.generation import MoleculeGenerator
+from aae_core.molecules.pipeline import prepare_data
+from aae_core.registry import LoadedModel
 from aae_core.training import Trainer
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "aae_moses.safetensors"

@@ -51,7 +51,8 @@ navigation = {
     ],
     "Learn": [st.Page("views/divergences.py", title="Divergences", icon=":material/school:")],
 }
-digits = sorted((Path(__file__).parent / "views").glob("digits_*.py"))  # the image models' pages (aae_core.images)
+# the image models' pages (aae_core.images.training)
+digits = sorted((Path(__file__).parent / "views").glob("digits_*.py"))
 if digits:
     navigation["Digits"] = [st.Page(f"views/{path.name}", title=path.stem.removeprefix("digits_").capitalize())
                             for path in digits]

@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from aae_core import chem
 from aae_core.exceptions import AAELabError
+from aae_core.molecules import chem
 from aae_core.registry import LoadedModel
 from dashboard import state
 from dashboard.services import drawings, exports, latent_map, models, properties, training

@@ -16,8 +16,8 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from aae_core import chem
 from aae_core.exceptions import DataError
+from aae_core.molecules import chem
 
 MOLECULE_MAX_BYTES = 20 * 2**20  # a molecule file as uploaded (Streamlit's own cap is in .streamlit/config.toml)
 MOLECULE_MAX_UNPACKED = 50 * 2**20  # ... and once unpacked (.gz)
@@ -46,7 +46,7 @@ def check_length(text: str, limit: int, what: str) -> str:
 
 
 def check_smiles(text: str, what: str) -> str:
-    """A typed SMILES without surrounding blanks (see :func:`aae_core.chem.check_smiles_length`)."""
+    """A typed SMILES without surrounding blanks (see :func:`aae_core.molecules.chem.check_smiles_length`)."""
     return chem.check_smiles_length(text.strip(), what)
 
 

@@ -27,9 +27,9 @@ from typing import Protocol
 from aae_core.checkpoints import finish_checkpoint
 from aae_core.config import ModelConfig, TrainConfig
 from aae_core.exceptions import AAELabError
-from aae_core.image_metrics import evaluate_image_model
-from aae_core.images import ImageConfig, train_images
-from aae_core.pipeline import train_molecules
+from aae_core.images.metrics import evaluate_image_model
+from aae_core.images.training import ImageConfig, train_images
+from aae_core.molecules.pipeline import train_molecules
 
 MAX_RUNNING = 2  # training runs at once in the whole server (each takes a CPU core)
 #: Seconds a session may stay disconnected before its run is stopped and its folder removed: Streamlit's
@@ -271,7 +271,7 @@ class TrainingJob:
 
 @dataclass
 class ImageTrainingJob:
-    """One run of :func:`aae_core.images.train_images` (the Digits pages), then its evaluation; steps are
+    """One run of :func:`aae_core.images.training.train_images` (the Digits pages), then its evaluation; steps are
     renumbered to run on across restart candidates. ``metrics`` is set when it finished, ``error`` when it
     failed."""
 

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from aae_core import chem
+from aae_core.molecules import chem
 from dashboard import jobs
 
 MODEL = "model"  # key of the model chosen in the sidebar (services.models.ModelRef.key)

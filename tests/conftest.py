@@ -33,7 +33,7 @@ def train_config() -> TrainConfig:
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory):
     """A tiny AAE trained for two epochs on 64 MOSES molecules (about a second)."""
-    from aae_core.pipeline import train_molecules
+    from aae_core.molecules.pipeline import train_molecules
 
     path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
     train_molecules(tiny_model_config(), tiny_train_config(epochs=2), path, card={"name": "tiny"})

@@ -21,8 +21,8 @@ from aae_core.checkpoints import (
     save_checkpoint,
 )
 from aae_core.exceptions import CheckpointError, OutputError
-from aae_core.generation import MoleculeGenerator
-from aae_core.pipeline import resume_molecules
+from aae_core.molecules.generation import MoleculeGenerator
+from aae_core.molecules.pipeline import resume_molecules
 from aae_core.registry import load_model
 
 

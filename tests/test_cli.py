@@ -8,7 +8,7 @@ import torch
 from aae_core.checkpoints import load_checkpoint
 from aae_core.cli import main, parse_prior
 from aae_core.config import ModelConfig, TrainConfig, field_help
-from aae_core.images import ImageConfig
+from aae_core.images.training import ImageConfig
 from aae_core.training import use_bf16
 
 TINY = ["--hidden-dim", "32", "--decoder-hidden-dim", "64", "--latent-dim", "8", "--embedding-dim", "16",
@@ -46,7 +46,7 @@ def test_sample_encode_interpolate(trained_checkpoint, tmp_path, capsys):
 
 
 def test_sample_with_the_syntax_mask(trained_checkpoint, tmp_path, capsys):
-    from tests.test_grammar import well_formed
+    from tests.molecules.test_grammar import well_formed
 
     out = tmp_path / "c.csv"
     assert main(["sample", "--model", str(trained_checkpoint), "-n", "40", "--constrained", "--out", str(out)]) == 0

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from aae_core.cli import main
-from aae_core.generation import MoleculeGenerator
-from aae_core.metrics.cli import _generated
+from aae_core.molecules.generation import MoleculeGenerator
+from aae_core.molecules.metrics.cli import _generated
 from aae_core.registry import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -237,3 +237,16 @@ def test_full_disk_leaves_no_half_written_csv(tmp_path, trained_checkpoint):
                    "--out", str(out)], limit_bytes=2000)
     _assert_one_error(result, f"cannot write {out}: File too large; nothing was written")
     assert out.read_text() == "old\n" and leftovers(tmp_path) == ["s.csv"]
+
+
+def test_a_reader_that_goes_away_stops_sample_quietly(trained_checkpoint):
+    """`aae-lab sample | head -2`: the writer stops with 128 + SIGPIPE and no error message, as `yes | head` does."""
+    argv = [sys.executable, "-m", "aae_core.cli", "--threads", "1", "sample", "--model", str(trained_checkpoint),
+            "-n", "20000", "--batch-size", "50"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}) as process:
+        assert process.stdout.readline().strip() == "smiles,valid"
+        process.stdout.close()  # the reader goes away
+        stderr = process.stderr.read()
+        assert process.wait(timeout=120) == 128 + 13  # SIGPIPE
+    assert "error" not in stderr and "Traceback" not in stderr, stderr

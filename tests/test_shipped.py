@@ -6,14 +6,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from aae_core import chem
-from aae_core.accuracy_table import read_accuracy_table
 from aae_core.checkpoints import load_checkpoint
-from aae_core.generation import MoleculeGenerator
-from aae_core.image_generation import latent_codes
-from aae_core.image_metrics import cluster_accuracy, conditional_accuracy, predict
-from aae_core.images import ACCURACY_TABLE, images_to_show
+from aae_core.images.accuracy_table import read_accuracy_table
+from aae_core.images.generation import latent_codes
+from aae_core.images.metrics import cluster_accuracy, conditional_accuracy, predict
+from aae_core.images.training import ACCURACY_TABLE, images_to_show
 from aae_core.latent import prior_match
+from aae_core.molecules import chem
+from aae_core.molecules.generation import MoleculeGenerator
 from aae_core.registry import load_model
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"

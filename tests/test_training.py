@@ -9,8 +9,8 @@ import torch
 
 from aae_core.checkpoints import load_checkpoint
 from aae_core.exceptions import CheckpointError, ConfigError, TrainingError
-from aae_core.pipeline import prepare_data, resume_molecules, train_molecules
-from aae_core.registry import build_model
+from aae_core.molecules.families import build_model
+from aae_core.molecules.pipeline import prepare_data, resume_molecules, train_molecules
 from aae_core.training import Trainer, use_bf16
 from tests.conftest import tiny_model_config, tiny_train_config
 

@@ -21,7 +21,7 @@ class Autoencoder(nn.Module):
     Parameters
     ----------
     encoder : maps a batch dict to (batch, latent_dim) float codes.
-    decoder : a :class:`~aae_core.models.sequence.SequenceDecoder` (``reconstruction_loss``, ``generate``).
+    decoder : a :class:`~aae_core.molecules.sequence.SequenceDecoder` (``reconstruction_loss``, ``generate``).
     prior : the distribution :meth:`MoleculeGenerator.sample` draws codes from; for the autoencoder it
         is not trained towards, so its samples show how far the codes are from it.
     """

@@ -7,8 +7,8 @@ import threading
 
 import streamlit as st
 
-from aae_core import chem
-from aae_core.data.molecules import SHIPPED, read_table
+from aae_core.molecules import chem
+from aae_core.molecules.data import SHIPPED, read_table
 
 
 @st.cache_resource(show_spinner=False)

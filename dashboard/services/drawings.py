@@ -11,7 +11,7 @@ from rdkit.Chem import rdDepictor
 from rdkit.Chem.Draw import rdMolDraw2D
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
-from aae_core import chem
+from aae_core.molecules import chem
 
 GRID_PAGE = 24  # molecules drawn per page of a molecule grid (bench/bench_browser.py)
 

@@ -8,7 +8,7 @@ import pandas as pd
 from rdkit import Chem
 from rdkit.Chem import rdDepictor
 
-from aae_core import chem
+from aae_core.molecules import chem
 
 
 def to_csv(frame: pd.DataFrame) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from aae_core.generation import MoleculeGenerator
+from aae_core.molecules.generation import MoleculeGenerator
 from aae_core.registry import LoadedModel
 from dashboard.services.data import training_set
 

@@ -10,9 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from aae_core import latent
-from aae_core.data.molecules import SHIPPED, clean_molecules, read_table
 from aae_core.exceptions import TokenizerError
-from aae_core.generation import LatentIndex, MoleculeGenerator
+from aae_core.molecules.data import SHIPPED, clean_molecules, read_table
+from aae_core.molecules.generation import LatentIndex, MoleculeGenerator
 from aae_core.registry import LoadedModel
 from dashboard.services.models import cache_key
 from dashboard.services.sampling import DECODE_WORKERS

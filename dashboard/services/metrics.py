@@ -1,4 +1,4 @@
-"""Generation metrics of runs (MOSES), for the Compare page, when ``aae_core.metrics`` provides them."""
+"""Generation metrics of runs (MOSES), for the Compare page, when ``aae_core.molecules.metrics`` provides them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib
 import pandas as pd
 import streamlit as st
 
-from aae_core.generation import MoleculeGenerator
+from aae_core.molecules.generation import MoleculeGenerator
 from aae_core.registry import LoadedModel
 from dashboard.services.sampling import DECODE_WORKERS
 
@@ -17,9 +17,9 @@ METRICS_NAMES = ("evaluate", "load_reference", "moses_smiles", "MOSES_PAPER", "t
 
 
 def metrics_module():
-    """``aae_core.metrics`` if it provides what the Compare page needs, else ``None`` (the page says so)."""
+    """``aae_core.molecules.metrics`` if it provides what the Compare page needs, else ``None`` (the page says so)."""
     try:
-        module = importlib.import_module("aae_core.metrics")
+        module = importlib.import_module("aae_core.molecules.metrics")
     except ImportError:
         return None
     return module if all(hasattr(module, name) for name in METRICS_NAMES) else None
@@ -35,7 +35,7 @@ def _metrics_reference():
 @st.cache_data(show_spinner=False, max_entries=32)
 def run_metrics(path: str, modified: float, _loaded: LoadedModel) -> dict[str, float]:
     """MOSES metrics of :data:`METRICS_SAMPLES` samples (seed 0) against :data:`METRICS_REFERENCE` MOSES test
-    molecules, novelty against the shipped train cut (see ``aae_core.metrics.evaluate``)."""
+    molecules, novelty against the shipped train cut (see ``aae_core.molecules.metrics.evaluate``)."""
     samples = MoleculeGenerator(_loaded).sample(METRICS_SAMPLES, seed=0, workers=DECODE_WORKERS)
     return metrics_module().evaluate(samples, _metrics_reference(), k=(METRICS_SAMPLES,))
 

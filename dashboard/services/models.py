@@ -19,7 +19,7 @@ from safetensors import SafetensorError, safe_open
 
 from aae_core.checkpoints import META_KEY
 from aae_core.exceptions import CheckpointError
-from aae_core.images import LABELLED_MODELS
+from aae_core.images.training import LABELLED_MODELS
 from aae_core.registry import LoadedModel, load_model
 from dashboard import state
 

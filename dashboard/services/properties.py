@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import pandas as pd
 
-from aae_core import chem
+from aae_core.molecules import chem
 
 PROPERTY_COLUMNS = (*chem.PROPERTY_NAMES, "lipinski")
 

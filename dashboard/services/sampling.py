@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aae_core import chem
-from aae_core.generation import MoleculeGenerator
+from aae_core.molecules import chem
+from aae_core.molecules.generation import MoleculeGenerator
 from aae_core.registry import LoadedModel
 from dashboard import inputs
 from dashboard.services.data import training_set
@@ -35,8 +35,8 @@ class Batch:
 
 def describe(smiles: list[str], known: frozenset[str], valid: Sequence[bool] | None = None) -> pd.DataFrame:
     """One row per SMILES: ``valid`` (parsed here unless given, e.g. by
-    :meth:`~aae_core.generation.MoleculeGenerator.sample_marked`), ``unique`` (first occurrence of this string in
-    the batch) and ``novel`` (valid and not in ``known``). Properties come later, only for the rows that need
+    :meth:`~aae_core.molecules.generation.MoleculeGenerator.sample_marked`), ``unique`` (first occurrence of this
+    string in the batch) and ``novel`` (valid and not in ``known``). Properties come later, only for the rows that need
     them (:func:`with_properties`), so a batch of 1,000 is described in a fraction of a second."""
     if valid is None:
         valid = [chem.mol_from_smiles(s) is not None for s in smiles]

@@ -16,12 +16,12 @@ from dashboard import state
 from dashboard.jobs import ImageTrainingJob, TrainingJob
 from dashboard.services.models import ModelRef, session_ref
 
-#: Where training data can come from. The Digits pages train image models (aae_core.images); a new molecule
+#: Where training data can come from. The Digits pages train image models (aae_core.images.training); a new molecule
 #: source is one more entry here (a shipped name or "upload").
 DATASETS = {"MOSES train cut (shipped, 250,000 molecules)": "moses-train",
             "MOSES test split (shipped, 176,074 molecules)": "moses-test",
             "Upload a molecule file": "upload"}
-MOLECULE_FAMILIES = ("aae", "vae", "ae")  # shown when aae_core.registry.MODELS has them
+MOLECULE_FAMILIES = ("aae", "vae", "ae")  # shown when aae_core.molecules.families.MODELS has them
 #: Network sizes (ModelConfig overrides); "shipped" is the MOSES-sized default.
 MODEL_SIZES = {"tiny": {"hidden_dim": 64, "decoder_hidden_dim": 128, "discriminator_dims": [64]},
                "small": {"hidden_dim": 128, "decoder_hidden_dim": 256, "discriminator_dims": [256, 128]},
@@ -33,7 +33,7 @@ PRIORS = {"gaussian": {"name": "gaussian", "sigma": 1.0},
 
 def molecule_families() -> list[str]:
     """Molecule model families the registry provides, AAE first."""
-    from aae_core.registry import MODELS
+    from aae_core.molecules.families import MODELS
 
     return [name for name in MOLECULE_FAMILIES if name in MODELS]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from aae_core.data.molecules import SMILES_COLUMN_GUESSES, load_molecules
 from aae_core.exceptions import DataError
+from aae_core.molecules.data import SMILES_COLUMN_GUESSES, load_molecules
 from dashboard import inputs
 
 

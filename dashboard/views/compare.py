@@ -44,7 +44,7 @@ else:
 
 st.subheader("Generation metrics")
 if metrics.metrics_module() is None:
-    st.warning("aae_core.metrics is not available in this installation, so there is no metrics table.")
+    st.warning("aae_core.molecules.metrics is not available in this installation, so there is no metrics table.")
     st.stop()
 st.caption(f"MOSES metrics (Polykovskiy et al. 2020) of {metrics.METRICS_SAMPLES:,} samples per run against "
            f"{metrics.METRICS_REFERENCE:,} molecules of the MOSES test split; novelty against the shipped training "

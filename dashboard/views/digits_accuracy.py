@@ -7,10 +7,10 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from aae_core.accuracy_table import read_accuracy_table, summarise
 from aae_core.exceptions import AAELabError
-from aae_core.image_metrics import logistic_baseline
-from aae_core.images import ACCURACY_TABLE, ImageConfig, prepare_images
+from aae_core.images.accuracy_table import read_accuracy_table, summarise
+from aae_core.images.metrics import logistic_baseline
+from aae_core.images.training import ACCURACY_TABLE, ImageConfig, prepare_images
 from dashboard import components
 
 

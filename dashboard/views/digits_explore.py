@@ -1,6 +1,6 @@
 """Digits: explore a trained image AAE - latent map over its prior, decoder manifold, style grid,
 reconstructions (Makhzani et al. 2015, Fig. 2, 4, 7) and, for semi-supervised and clustering models, the images
-counted by class and true digit. Same numbers as aae_core.image_generation."""
+counted by class and true digit. Same numbers as aae_core.images.generation."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import streamlit as st
 import torch
 
 from aae_core.exceptions import AAELabError
-from aae_core.image_generation import (
+from aae_core.images.generation import (
     is_conditional,
     latent_codes,
     manifold,
@@ -20,10 +20,10 @@ from aae_core.image_generation import (
     reconstruct,
     style_grid,
 )
-from aae_core.image_metrics import CONDITIONAL_STYLES, conditional_accuracy, predict
-from aae_core.images import ImageConfig, images_to_show, shipped_image_models
+from aae_core.images.metrics import CONDITIONAL_STYLES, conditional_accuracy, predict
+from aae_core.images.semisupervised import CategoricalAAE
+from aae_core.images.training import ImageConfig, images_to_show, shipped_image_models
 from aae_core.latent import prior_match, prior_overlay, project
-from aae_core.models.semisupervised import CategoricalAAE
 from aae_core.registry import load_model
 from dashboard import components
 from dashboard.services.models import checkpoint_dir, mtime
@@ -39,7 +39,7 @@ def load(path: str):
 @st.cache_data(show_spinner="Loading images...")
 def images_of(config_json: str, shape: tuple[int, int]):
     """Up to :data:`ROWS` images (and labels) to show the model with, and a note when they are substitutes
-    (:func:`aae_core.images.images_to_show`)."""
+    (:func:`aae_core.images.training.images_to_show`)."""
     rows, note = images_to_show(ImageConfig(**json.loads(config_json)), shape)
     return rows.images[:ROWS], rows.labels[:ROWS] if rows.labels is not None else None, note
 
@@ -53,7 +53,7 @@ def prior_fit(path: str, modified: float, _codes: np.ndarray) -> dict[str, float
 
 @st.cache_data(show_spinner=False)
 def conditional(path: str, modified: float) -> float:
-    """:func:`aae_core.image_metrics.conditional_accuracy` of the model at ``path``, cached per file and
+    """:func:`aae_core.images.metrics.conditional_accuracy` of the model at ``path``, cached per file and
     modification time."""
     return conditional_accuracy(load(path).model)
 

@@ -1,5 +1,5 @@
 """Digits: train an image AAE without blocking the page. A worker thread (no Streamlit calls) runs
-aae_core.images.train_images; a fragment polls its progress every second. Same as `aae-lab train-images`."""
+aae_core.images.training.train_images; a fragment polls its progress every second. Same as `aae-lab train-images`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import streamlit as st
 
 from aae_core.config import TrainConfig
 from aae_core.exceptions import AAELabError
-from aae_core.images import CATEGORICAL_MODELS, IMAGE_MODELS, ImageConfig, check_restarts, planned_epochs
+from aae_core.images.semisupervised import CATEGORICAL_MODELS
+from aae_core.images.training import IMAGE_MODELS, ImageConfig, check_restarts, planned_epochs
 from dashboard import components, inputs, state
 from dashboard.services import training, uploads
 

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from aae_core import chem
 from aae_core.exceptions import AAELabError
+from aae_core.molecules import chem
 from dashboard import components, inputs, state
 from dashboard.services import drawings, interpolation, models
 

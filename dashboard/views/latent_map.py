@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from aae_core import chem, latent
+from aae_core import latent
 from aae_core.exceptions import AAELabError
-from aae_core.generation import MoleculeGenerator
+from aae_core.molecules import chem
+from aae_core.molecules.generation import MoleculeGenerator
 from dashboard import components, inputs
 from dashboard.services import drawings, latent_map
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import streamlit as st
 
-from aae_core import chem
+from aae_core.molecules import chem
 from dashboard import components, state
 from dashboard.services import models, properties, sampling
 

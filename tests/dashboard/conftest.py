@@ -28,7 +28,7 @@ def tiny_configs(max_molecules: int = 600, epochs: int = 2, **model) -> tuple[Mo
 def checkpoint_dir(tmp_path_factory) -> Path:
     """A folder standing in for ``checkpoints/``: tiny AAEs with latent_dim 16 (Gaussian prior), 2 (mixture
     prior: a raw 2-D map) and 1 (no 2-D view)."""
-    from aae_core.pipeline import train_molecules
+    from aae_core.molecules.pipeline import train_molecules
 
     folder = tmp_path_factory.mktemp("checkpoints")
     mixture = {"name": "mixture", "k": 4, "radius": 2.0, "sigma": 0.5}

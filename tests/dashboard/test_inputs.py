@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aae_core.data.molecules import read_table
 from aae_core.exceptions import DataError
+from aae_core.molecules.data import read_table
 from dashboard import inputs
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from aae_core.config import TrainConfig
-from aae_core.images import ImageConfig
+from aae_core.images.training import ImageConfig
 
 torch.set_num_threads(1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aae_core.images import train_images
+from aae_core.images.training import train_images
 from tests.dashboard import test_browser as browser
 from tests.dashboard.browser import settle
 from tests.dashboard.test_browser import go, shot

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from aae_core.data.images import (
+from aae_core.exceptions import DataError
+from aae_core.images.data import (
     ImageDataset,
     choose_labelled,
     load_images,
@@ -18,8 +19,7 @@ from aae_core.data.images import (
     read_idx,
     stratified_split,
 )
-from aae_core.exceptions import DataError
-from aae_core.images import MNIST_HELD_OUT, ImageConfig, images_to_show
+from aae_core.images.training import MNIST_HELD_OUT, ImageConfig, images_to_show
 from tests.images.conftest import fake_digits, write_idx
 
 

@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from aae_core.exceptions import ConfigError, DataError
-from aae_core.image_generation import decode, latent_codes, manifold, mosaic, reconstruct, style_grid
-from aae_core.image_metrics import cluster_accuracy, conditional_accuracy, majority_mapping
-from aae_core.images import ImageConfig, build_image_model, train_images
+from aae_core.images.generation import decode, latent_codes, manifold, mosaic, reconstruct, style_grid
+from aae_core.images.metrics import cluster_accuracy, conditional_accuracy, majority_mapping
+from aae_core.images.models import ImageEncoder, deskew, random_affine, random_shift
+from aae_core.images.training import ImageConfig, build_image_model, train_images
 from aae_core.latent import prior_match
-from aae_core.models.image import ImageEncoder, deskew, random_affine, random_shift
 from aae_core.registry import load_model
 from tests.images.conftest import tiny_image_config, tiny_train_config
 

@@ -12,8 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from aae_core.checkpoints import finish_checkpoint
-from aae_core.data.images import load_images
-from aae_core.images import MNIST_HELD_OUT, shipped_image_models, train_images
+from aae_core.images.data import load_images
+from aae_core.images.training import MNIST_HELD_OUT, shipped_image_models, train_images
 from aae_core.registry import load_model
 from dashboard import jobs
 from tests.dashboard.test_jobs import FakeJob
@@ -223,7 +223,7 @@ def test_accuracy_page_baseline():
 def test_accuracy_page_refuses_a_foreign_table(tmp_path, monkeypatch):
     table = tmp_path / "semisupervised_accuracy.csv"
     table.write_text("name,score\nx,1\n")
-    monkeypatch.setattr("aae_core.images.ACCURACY_TABLE", table)
+    monkeypatch.setattr("aae_core.images.training.ACCURACY_TABLE", table)
     at = page("digits_accuracy.py").run()
     assert not at.exception
     assert "lacks the columns" in at.error[0].value

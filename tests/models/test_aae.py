@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from aae_core.exceptions import ConfigError
-from aae_core.registry import build_model
+from aae_core.molecules.families import build_model
 from tests.conftest import tiny_model_config
 
 
@@ -39,7 +39,7 @@ def test_negative_posterior_noise_is_a_config_error():
 
 
 def test_joint_update_trains_reconstruction_and_generator_in_one_phase(tmp_path):
-    from aae_core.pipeline import train_molecules
+    from aae_core.molecules.pipeline import train_molecules
     from tests.conftest import tiny_train_config
 
     records = []
