@@ -10,17 +10,24 @@ writes them). Pixels are scaled to [0, 1] and flattened.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.lib.format as npy
 import torch
 
 from aae_core.exceptions import DataError
 
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 EMBEDDED = "digits"
+#: Largest image file, and largest array one may hold or unpack to, in bytes (MNIST's 47 MB train-images fit;
+#: the same limit as a molecule file's, aae_core.molecules.data.MAX_FILE_BYTES).
+MAX_FILE_BYTES = 200 * 2**20
 
 
 @dataclass
@@ -56,40 +63,70 @@ class ImageData:
         return self.labels
 
 
-# -- readers ---------------------------------------------------------------------------------------
-def read_idx(path: str | Path) -> np.ndarray:
+# -- readers: bounded before any array is made ------------------------------------------------------
+def read_idx(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> np.ndarray:
     """Array stored in an IDX file (LeCun's MNIST format), gzip-compressed or not.
 
     Header: two zero bytes, a type code (0x08 uint8 ... 0x0E float64), the number of dimensions, then
-    one big-endian uint32 per dimension; the data follow.
+    one big-endian uint32 per dimension; the data follow. The file on disk, the array its header declares and
+    what it decompresses to must each fit in ``max_bytes``: the header is checked before the data are read, and
+    no more than the declared data are ever decompressed.
 
     Raises
     ------
     DataError
-        If the file is missing, the header is malformed or the data size does not match the header.
+        If the file is missing, over ``max_bytes`` on disk, declares an array over ``max_bytes``, the header is
+        malformed, or the data size does not match the header; the message names the file (and the limit).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no IDX file at {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
+    path = _bounded_file(path, "IDX", max_bytes)
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as handle:
-            raw = handle.read()
-    except (OSError, EOFError) as err:
+            head = handle.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES or head[3] == 0:
+                raise DataError(f"{path.name} is not an IDX file: bad magic number {head.hex() or '(empty)'}; "
+                                "expected 0000 then a type code (08 for uint8) and the number of dimensions")
+            ndim, dtype = head[3], np.dtype(IDX_TYPES[head[2]])
+            shape = handle.read(4 * ndim)
+            if len(shape) < 4 * ndim:
+                raise DataError(f"{path.name}: header announces {ndim} dimensions but the file ends after "
+                                f"{4 + len(shape)} bytes")
+            dims = struct.unpack(f">{ndim}I", shape)
+            expected = math.prod(dims) * dtype.itemsize
+            _check_declared(path.name, dims, expected, max_bytes)
+            raw = handle.read(expected + 1)  # one byte more tells a file longer than its header says
+    except (OSError, EOFError, zlib.error) as err:
         raise DataError(f"{path.name} cannot be read (corrupt or not gzip): {err}") from err
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES or raw[3] == 0:
-        raise DataError(f"{path.name} is not an IDX file: bad magic number {raw[:4].hex() or '(empty)'}; "
-                        "expected 0000 then a type code (08 for uint8) and the number of dimensions")
-    ndim, dtype = raw[3], np.dtype(IDX_TYPES[raw[2]])
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path.name}: header announces {ndim} dimensions but the file ends after {len(raw)} bytes")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(dims)) * dtype.itemsize
-    if len(raw) - header != expected:
+    if len(raw) != expected:
+        held = f"{len(raw)}" if len(raw) < expected else "more"
         raise DataError(f"{path.name}: header says shape {dims} ({expected} data bytes) but the file holds "
-                        f"{len(raw) - header}; the file is truncated or not what its header says")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+                        f"{held}; the file is truncated or not what its header says")
+    return np.frombuffer(raw, dtype=dtype).reshape(dims)
+
+
+def _bounded_file(path: str | Path, kind: str, max_bytes: int) -> Path:
+    """``path`` as a Path, once it is known to be a file of at most ``max_bytes`` bytes on disk."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size if path.is_file() else None
+    except OSError as err:  # e.g. a name too long to be a path
+        raise DataError(f"cannot read {str(path)[:200]!r}: {err.strerror}") from err
+    if size is None:
+        raise DataError(f"no {kind} file at {path}")
+    if size > max_bytes:
+        raise DataError(f"{path.name} is {size / 2**20:,.0f} MiB, over the limit of {_mib(max_bytes)} a file")
+    return path
+
+
+def _check_declared(name: str, shape: tuple[int, ...], nbytes: int, max_bytes: int) -> None:
+    """Refuse an array whose declared ``shape`` takes ``nbytes`` over ``max_bytes``, before it is read."""
+    if nbytes > max_bytes:
+        raise DataError(f"{name} declares an array of shape {tuple(shape)} ({nbytes / 2**20:,.0f} MiB), over "
+                        f"the limit of {_mib(max_bytes)} an array: give a smaller file or fewer images")
+
+
+def _mib(max_bytes: int) -> str:
+    return f"{max_bytes / 2**20:,.0f} MiB"
 
 
 def load_idx(images_path: str | Path, labels_path: str | Path | None = None) -> ImageData:
@@ -99,9 +136,8 @@ def load_idx(images_path: str | Path, labels_path: str | Path | None = None) -> 
     ``...-labels-idx1-ubyte``) when that file exists; otherwise the data have no labels.
     """
     images = read_idx(images_path)
-    if images.ndim != 3:
-        raise DataError(f"{Path(images_path).name} holds an array of shape {images.shape}; images need 3 "
-                        "dimensions (n, height, width): is this a labels (idx1) file?")
+    _check_images(images, Path(images_path).name, "images need 3 dimensions (n, height, width): is this a labels "
+                  "(idx1) file?")
     if labels_path is None:
         sibling = Path(images_path).with_name(Path(images_path).name.replace("images-idx3", "labels-idx1"))
         labels_path = sibling if sibling != Path(images_path) and sibling.is_file() else None
@@ -109,26 +145,56 @@ def load_idx(images_path: str | Path, labels_path: str | Path | None = None) -> 
     return ImageData(_to_unit(images), labels, tuple(images.shape[1:]), str(images_path))
 
 
-def load_npz(path: str | Path, split: str = "train") -> ImageData:
-    """Images ``x_<split>`` (n, height, width) and labels ``y_<split>`` (n,) from an ``.npz`` archive."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no .npz file at {path}")
+def load_npz(path: str | Path, split: str = "train", max_bytes: int = MAX_FILE_BYTES) -> ImageData:
+    """Images ``x_<split>`` (n, height, width) and labels ``y_<split>`` (n,) from an ``.npz`` archive.
+
+    The archive on disk, each array it is asked for (as its ``.npy`` header declares it) and what that array
+    decompresses to must each fit in ``max_bytes``, checked before the array is read.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, not an archive, over a limit (the message names it), lacks ``x_<split>``, or
+        holds arrays of the wrong shape.
+    """
+    path = _bounded_file(path, ".npz", max_bytes)
+    key = f"x_{split}"
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+        with zipfile.ZipFile(path) as archive:
+            members = {name.removesuffix(".npy"): name for name in archive.namelist()}
+            if key not in members:
+                raise DataError(f"{path.name} has no array {key!r}; it holds {sorted(members)}: pick a split "
+                                "with x_<split> (e.g. split='test')")
+            images = _read_npy(archive, members[key], path.name, max_bytes)
+            label_key = f"y_{split}"
+            labels = _read_npy(archive, members[label_key], path.name, max_bytes) if label_key in members else None
+    except DataError:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError) as err:
+        # RuntimeError: an encrypted member; NotImplementedError: a compression method zipfile cannot read
         raise DataError(f"{path.name} is not a readable .npz archive: {err}") from err
-    with archive:
-        key = f"x_{split}"
-        if key not in archive.files:
-            raise DataError(f"{path.name} has no array {key!r}; it holds {sorted(archive.files)}: pick a split "
-                            "with x_<split> (e.g. split='test')")
-        images = archive[key]
-        labels = archive[f"y_{split}"] if f"y_{split}" in archive.files else None
-    if images.ndim != 3:
-        raise DataError(f"{path.name}[{key}] has shape {images.shape}; expected (n, height, width)")
+    _check_images(images, f"{path.name}[{key}]", "expected (n, height, width)")
     labels = None if labels is None else _check_labels(labels, len(images), f"{path.name}[y_{split}]")
     return ImageData(_to_unit(images), labels, tuple(images.shape[1:]), str(path))
+
+
+def _read_npy(archive: zipfile.ZipFile, member: str, name: str, max_bytes: int) -> np.ndarray:
+    """The array ``member`` of an open ``.npz`` archive, once its unpacked size (as the archive lists it) and
+    the size its ``.npy`` header declares are known to fit in ``max_bytes``; no pickles."""
+    where = f"{name}[{member.removesuffix('.npy')}]"
+    unpacked = archive.getinfo(member).file_size
+    if unpacked > max_bytes:
+        raise DataError(f"{where} unpacks to {unpacked / 2**20:,.0f} MiB, over the limit of {_mib(max_bytes)} "
+                        "an array: give a smaller file or fewer images")
+    with archive.open(member) as handle:
+        version = npy.read_magic(handle)
+        read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, _, dtype = read_header(handle)
+        if dtype.kind not in "buif":
+            raise DataError(f"{where} holds {dtype} values; images and labels are numbers")
+        _check_declared(where, shape, math.prod(shape) * dtype.itemsize, max_bytes)
+    with archive.open(member) as handle:  # the header read again by numpy, the data bounded by the checks above
+        return npy.read_array(handle, allow_pickle=False)
 
 
 def load_embedded_digits() -> ImageData:
@@ -163,6 +229,13 @@ def load_images(source: str | Path = EMBEDDED, labels: str | Path | None = None,
     if len(data) == 0:
         raise DataError(f"{name} holds no images")
     return data
+
+
+def _check_images(images: np.ndarray, where: str, expected: str) -> None:
+    if images.ndim != 3:
+        raise DataError(f"{where} holds an array of shape {images.shape}; {expected}")
+    if images.size == 0:
+        raise DataError(f"{where} holds no images: its shape is {images.shape}")
 
 
 def _check_labels(labels: np.ndarray, n_images: int, where) -> np.ndarray:

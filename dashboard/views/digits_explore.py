@@ -5,6 +5,7 @@ counted by class and true digit. Same numbers as aae_core.images.generation."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import streamlit as st
@@ -58,6 +59,12 @@ def conditional(path: str, modified: float) -> float:
     return conditional_accuracy(load(path).model)
 
 
+def without_folders(text: str) -> str:
+    """``text`` with each absolute path cut to its file name: cards and messages name the data file, not the
+    folders of the machine that trained the model."""
+    return re.sub(r"(?<![\w.~-])/(?:[^\s/`'\"]+/)+([^\s/`'\"]+)", r"\1", text)
+
+
 def picture(images: np.ndarray, shape, cols: int, caption: str) -> None:
     st.image(mosaic(images, shape, cols), caption=caption, clamp=True, width="stretch")
 
@@ -71,20 +78,20 @@ name = st.selectbox("Model", list(models), key="digits_model")
 try:
     loaded = load(str(models[name]))
 except (AAELabError, OSError) as err:
-    st.error(f"Cannot use {name}: {err}")
+    st.error(f"Cannot use {name}: {without_folders(str(err))}")
     st.stop()
 model, card, shape = loaded.model, loaded.meta.get("card", {}), tuple(loaded.meta["image_shape"])
 st.caption(f"{loaded.config.model} model, prior {loaded.config.prior['name']}, code of {model.prior.dim} dims; "
-           f"card: `{card.get('command', 'n/a')}`; {components.metrics_text(card.get('metrics', {}))}")
+           f"card: `{without_folders(card.get('command', 'n/a'))}`; {components.metrics_text(card.get('metrics', {}))}")
 try:
     x, y, note = images_of(json.dumps(loaded.meta["image_config"]), shape)
 except (AAELabError, OSError) as err:
     x = y = None
-    st.warning(f"The images of {name} cannot be read ({err}); the latent map and reconstructions need them, the "
-               "decoder manifold and style grid do not.")
+    st.warning(f"The images of {name} cannot be read ({without_folders(str(err))}); the latent map and "
+               "reconstructions need them, the decoder manifold and style grid do not.")
 else:
     if note:
-        st.info(note)
+        st.info(without_folders(note))
 
 latent_tab, manifold_tab, style_tab, recon_tab, classes_tab = st.tabs(
     ["Latent map", "Decoder manifold", "Style grid", "Reconstructions", "Classes"])

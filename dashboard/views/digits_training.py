@@ -66,6 +66,7 @@ with st.form("digits_train_form"):
                              key="digits_train_files")  # the server's upload limit is IMAGE_MAX_BYTES
     submitted = st.form_submit_button("Train")
 
+job = st.session_state.get("digits_job")
 if submitted:
     try:
         data, label_file = uploads.save_image_uploads(files, state.session_dir()) if files else ("digits", None)
@@ -81,35 +82,42 @@ if submitted:
         train_cfg = TrainConfig(epochs=int(epochs), batch_size=100, seed=int(seed), lr_gamma=1.0, log_every=1,
                                 checkpoint_every=10**9, lr_milestones=[int(milestone)] if milestone else []).validate()
         check_restarts(cfg, train_cfg)
-        st.session_state["digits_job"] = training.start_image_training(cfg, train_cfg, planned_epochs(cfg, train_cfg))
+        job = st.session_state["digits_job"] = training.start_image_training(cfg, train_cfg,
+                                                                            planned_epochs(cfg, train_cfg))
     except AAELabError as err:
+        # No st.stop() here: the progress below must be drawn in this run too. A run that stopped before it would
+        # leave the fragment of the previous run registered, and a poll already on its way would redraw that
+        # fragment where this message stands, replacing it.
         st.error(f"Cannot train: {err}")
-        st.stop()
+running = job is not None and job.running
 
 
-@st.fragment(run_every=1.0)
 def progress() -> None:
-    job = st.session_state.get("digits_job")
+    """The session's run: progress bar, losses per step, epochs table and, at the end, its metrics; polled every
+    second while it runs."""
     if job is None:
         st.info("Set the options and press Train; the 8x8 digits train in seconds to minutes.")
         return
-    running = job.running
-    if running and st.button("Stop", key="digits_train_stop"):
+    still_running = job.running
+    steps, epochs = list(job.steps), list(job.epochs)  # copies: the worker thread appends to the lists meanwhile
+    if still_running and st.button("Stop", key="digits_train_stop"):
         job.cancel()
-    if job.steps:
-        last = job.steps[-1]
-        st.progress(min(1.0, (len(job.epochs) + last["batch"] / last["batches"]) / job.total_epochs),
+    if steps:
+        last = steps[-1]
+        st.progress(min(1.0, (len(epochs) + last["batch"] / last["batches"]) / job.total_epochs),
                     text=f"epoch {last['epoch'] + 1}, batch {last['batch']}/{last['batches']} "
-                         f"({len(job.epochs)} of {job.total_epochs} epochs done)")
-        terms = pd.DataFrame(job.steps).drop(columns=["epoch", "batch", "batches", "time_s"]).set_index("step")
-        st.line_chart(terms)
-    if job.epochs:
-        st.dataframe(pd.DataFrame(job.epochs), hide_index=True)
+                         f"({len(epochs)} of {job.total_epochs} epochs done)")
+        terms = pd.DataFrame(steps).drop(columns=["epoch", "batch", "batches", "time_s"]).set_index("step")
+        st.line_chart(terms, x_label="step (one batch)", y_label="loss")
+    if epochs:
+        st.dataframe(pd.DataFrame(epochs), hide_index=True)
     if job.error:
         st.error(f"Training failed: {job.error}")
-    elif not running and job.metrics is not None:
+    elif not still_running and job.metrics is not None:
         st.success(f"Done: {components.metrics_text(job.metrics)}. The model is listed on the Digits Explore page.")
         st.session_state.setdefault("digits_trained", {})[Path(job.path).stem] = Path(job.path)
+    if running and not still_running:
+        st.rerun(scope="app")  # the run just ended: redraw the page once, without polling
 
 
-progress()
+st.fragment(progress, run_every=1.0 if running else None)()

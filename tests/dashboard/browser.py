@@ -58,6 +58,32 @@ def running_app(checkpoints: Path, home: Path, log: Path, threads: int = 1, **en
                 process.wait()
 
 
+def serve(checkpoints: Path, home: Path, log: Path, **env: str) -> Iterator[str]:
+    """The body of a browser test's ``server`` fixture (``yield from serve(...)``): skip when chromium is not on
+    PATH, else serve the app as :func:`running_app` does and fail the test, with the path of ``log``, when the
+    server does not start."""
+    import pytest  # here, not above: the benchmarks use this module without pytest
+
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium is not on PATH (apt-get install chromium)")
+    try:
+        with running_app(checkpoints, home, log, **env) as url:
+            yield url
+    except RuntimeError as err:
+        pytest.fail(str(err))
+
+
+def open_tab(browser, url: str, timeout_ms: int = 120_000):
+    """A tab in a new browser context (so a new Streamlit session) at ``url``, 1400 x 1000, waiting up to
+    ``timeout_ms`` for anything, settled; returns (context, tab)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    tab.set_default_timeout(timeout_ms)
+    tab.goto(url)
+    settle(tab)
+    return context, tab
+
+
 def healthy(url: str) -> bool:
     """Whether the server at ``url`` answers its health check within 10 s."""
     try:

@@ -4,12 +4,11 @@ folder goes; the server's settings come from dashboard/.streamlit/ whatever the 
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
 
-from tests.dashboard.browser import healthy, launch, running_app, settle
+from tests.dashboard.browser import healthy, launch, open_tab, serve, settle
 
 pytestmark = pytest.mark.browser
 
@@ -24,15 +23,8 @@ def temp(tmp_path_factory):
 def server(checkpoint_dir, tmp_path_factory, temp):
     """The app on the tiny models, started from a folder outside the repository; sessions gone for a second
     lose their runs and folders."""
-    if shutil.which("chromium") is None:
-        pytest.skip("chromium is not on PATH (apt-get install chromium)")
     home = tmp_path_factory.mktemp("home")
-    try:
-        with running_app(checkpoint_dir, home, home / "streamlit.log", TMPDIR=str(temp),
-                         AAE_LAB_SESSION_GRACE_S="1") as url:
-            yield url
-    except RuntimeError as err:
-        pytest.fail(str(err))
+    yield from serve(checkpoint_dir, home, home / "streamlit.log", TMPDIR=str(temp), AAE_LAB_SESSION_GRACE_S="1")
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +35,6 @@ def browser(server):
         browser = launch(playwright)
         yield browser
         browser.close()
-
-
-def open_tab(browser, url: str):
-    """A new browser context (so a new Streamlit session) at ``url``, settled; returns (context, tab)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    tab = context.new_page()
-    tab.set_default_timeout(120_000)
-    tab.goto(url)
-    settle(tab)
-    return context, tab
 
 
 def assert_serving(browser, server: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,24 @@ def write_idx(path: Path, array: np.ndarray, type_code: int = 0x08) -> Path:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "wb") as handle:
         handle.write(payload)
+    return path
+
+
+def gzip_bomb(path: Path, head: bytes, zeros: int) -> Path:
+    """A valid gzip file of ``head`` then ``zeros`` zero bytes (a whole number of MiB), made in a fraction of a
+    second whatever its unpacked size: one compressed MiB of zeros, flushed so that it stands alone, repeated."""
+    mib, count = 2**20, zeros // 2**20
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw deflate; the gzip header and trailer are written here
+    start = deflate.compress(head) + deflate.flush(zlib.Z_FULL_FLUSH)
+    block = deflate.compress(bytes(mib)) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = zlib.crc32(head)
+    for _ in range(count):
+        crc = zlib.crc32(bytes(mib), crc)
+    with path.open("wb") as handle:
+        handle.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + start)
+        for _ in range(count):
+            handle.write(block)
+        handle.write(deflate.flush() + struct.pack("<II", crc, (len(head) + count * mib) & 0xFFFFFFFF))
     return path
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import struct
+
 import torch
 
 from aae_core.cli import main
 from aae_core.registry import load_model
+from tests.images.conftest import gzip_bomb
 
 TINY = ["--max-images", "120", "--hidden-dim", "16", "--discriminator-dims", "8", "--batch-size", "50",
         "--epochs", "1", "--device", "cpu", "--quiet"]
@@ -39,3 +42,17 @@ def test_train_images_bad_input_exits_2(tmp_path, capsys):
     assert "unknown image source" in capsys.readouterr().err
     assert main(["train-images", "--out", str(tmp_path / "x.safetensors"), "--model", "label-prior", *TINY]) == 2
     assert "mixture prior" in capsys.readouterr().err
+
+
+def test_train_images_refuses_a_gzip_bomb_in_one_line(tmp_path, capsys):
+    """230 MiB of zeros packed in 240 KB as MNIST train-images: exit 2, one ``error:`` line naming the file and the
+    limit, and no checkpoint."""
+    bomb = gzip_bomb(tmp_path / "train-images-idx3-ubyte.gz", bytes([0, 0, 8, 3]) + struct.pack(">3I", 294_000, 28, 28),
+                     230 * 2**20)
+    out = tmp_path / "x.safetensors"
+    assert main(["train-images", "--out", str(out), "--data", str(bomb), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert "train-images-idx3-ubyte.gz declares an array of shape (294000, 28, 28) (220 MiB), over the limit of " \
+           "200 MiB" in err
+    assert not out.exists()

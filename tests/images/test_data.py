@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import torch
 
 from aae_core.exceptions import DataError
 from aae_core.images.data import (
+    MAX_FILE_BYTES,
     ImageDataset,
     choose_labelled,
     load_images,
@@ -20,7 +23,7 @@ from aae_core.images.data import (
     stratified_split,
 )
 from aae_core.images.training import MNIST_HELD_OUT, ImageConfig, images_to_show
-from tests.images.conftest import fake_digits, write_idx
+from tests.images.conftest import fake_digits, gzip_bomb, write_idx
 
 
 def test_idx_round_trip_gz_and_plain(tmp_path):
@@ -68,6 +71,83 @@ def test_not_gzip_and_missing_files(tmp_path):
         read_idx(fake)
     with pytest.raises(DataError, match="no IDX file"):
         read_idx(tmp_path / "absent-idx3-ubyte")
+
+
+# -- hostile files: refused with the file and the limit named, before an array is made ----------------------
+def idx_header(*dims: int, type_code: int = 0x08) -> bytes:
+    return bytes([0, 0, type_code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
+
+
+def test_a_gzip_bomb_is_refused_by_the_array_its_header_declares(tmp_path):
+    """230 MiB of zeros in 240 KB, with an honest header: refused after reading 16 bytes."""
+    bomb = gzip_bomb(tmp_path / "train-images-idx3-ubyte.gz", idx_header(294_000, 28, 28), 230 * 2**20)
+    assert bomb.stat().st_size < 2**20
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz declares an array of shape \(294000, 28, 28\) "
+                                        r"\(220 MiB\), over the limit of 200 MiB an array"):
+        load_images(bomb)
+
+
+def test_a_gzip_bomb_behind_a_small_header_is_refused_without_unpacking_it(tmp_path):
+    bomb = gzip_bomb(tmp_path / "liar-images-idx3-ubyte.gz", idx_header(1, 28, 28), 230 * 2**20)
+    with pytest.raises(DataError, match=r"liar-images-idx3-ubyte.gz: header says shape \(1, 28, 28\) \(784 data "
+                                        r"bytes\) but the file holds more"):
+        read_idx(bomb)
+
+
+def test_a_huge_declared_idx_shape_is_refused_before_reading(tmp_path):
+    path = tmp_path / "huge-images-idx3-ubyte"
+    path.write_bytes(idx_header(4_000_000_000, 60_000, 60_000, type_code=0x0E) + bytes(64))
+    with pytest.raises(DataError, match=r"huge-images-idx3-ubyte declares an array of shape \(4000000000, 60000, "
+                                        r"60000\) \([\d,]+ MiB\), over the limit of 200 MiB"):
+        read_idx(path)
+
+
+def test_files_over_the_limit_on_disk_are_refused_unread(tmp_path):
+    for name in ("big-images-idx3-ubyte", "big.npz"):
+        path = tmp_path / name
+        with path.open("wb") as handle:  # sparse: 201 MiB that take no disk
+            handle.truncate(MAX_FILE_BYTES + 2**20)
+        with pytest.raises(DataError, match=f"{name} is 201 MiB, over the limit of 200 MiB a file"):
+            load_images(path)
+
+
+def test_an_npz_declaring_a_giant_array_is_refused_before_reading(tmp_path):
+    path = tmp_path / "giant.npz"
+    header = b"{'descr': '|u1', 'fortran_order': False, 'shape': (100000, 1000, 1000), }"
+    with zipfile.ZipFile(path, "w") as archive:  # a 100 GB array in a 200-byte member
+        archive.writestr("x_train.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header) + 1) + header + b"\n"
+                         + bytes(16))
+    with pytest.raises(DataError, match=r"giant.npz\[x_train\] declares an array of shape \(100000, 1000, 1000\) "
+                                        r"\(95,367 MiB\), over the limit of 200 MiB an array"):
+        load_npz(path)
+
+
+def test_an_npz_bomb_is_refused_by_its_unpacked_size(tmp_path):
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, x_train=np.zeros((3, 1024, 1024), np.uint8))  # 3 MiB of zeros in 3 KB
+    assert path.stat().st_size < 2**16
+    with pytest.raises(DataError, match=r"bomb.npz\[x_train\] unpacks to 3 MiB, over the limit of 2 MiB an array"):
+        load_npz(path, max_bytes=2 * 2**20)
+    assert load_npz(path, max_bytes=4 * 2**20).images.shape == (3, 2**20)
+
+
+def test_an_npz_of_objects_is_refused_unpickled(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, x_train=np.array([[[{"a": 1}]]], dtype=object))
+    with pytest.raises(DataError, match=r"objects.npz\[x_train\] holds object values; images and labels are numbers"):
+        load_npz(path)
+
+
+def test_an_npz_with_an_encrypted_member_is_refused(tmp_path):
+    path = tmp_path / "locked.npz"
+    np.savez(path, x_train=np.zeros((2, 3, 3), np.uint8))
+    raw = bytearray(path.read_bytes())
+    central = raw.index(b"PK\x01\x02")
+    raw[6] |= 0x1  # the "encrypted" flag, in the member's local header and in the central directory
+    raw[central + 8] |= 0x1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="locked.npz is not a readable .npz archive: .*encrypted"):
+        load_npz(path)
 
 
 def test_label_count_mismatch_and_wrong_rank(tmp_path):
