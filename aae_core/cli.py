@@ -1,4 +1,4 @@
-"""The ``aae-lab`` command line: train | train-images | sample | encode | interpolate | evaluate | compare | dashboard.
+"""The ``aae-lab`` command line: train, train-images, sample, encode, interpolate, optimize, evaluate, compare, dashboard.
 
 Every sub-command exits with status 0 on success and 2 with a one-line ``error: ...`` on bad input (arguments,
 files, checkpoints) or when an output cannot be written; outputs are checked before any work and written
@@ -35,6 +35,7 @@ MAX_SAMPLES = 1_000_000  # sample -n: streamed to the output; the prior codes al
 MAX_BATCH = 10_000  # sample --batch-size: rows decoded at once
 MAX_STEPS = 1_000  # interpolate --steps
 MAX_SEED = 2**32 - 1
+MAX_BUDGET = 100_000  # optimize --budget and -n: molecules decoded in one search (about 10 ms each on a CPU)
 
 
 # -- argument helpers ------------------------------------------------------------------------------
@@ -342,6 +343,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from aae_core.molecules.optimize_cli import optimize_cli
+
+    return optimize_cli(args)
+
+
 def _metrics_threads(args: argparse.Namespace) -> None:
     """evaluate / compare: the RDKit work runs in one worker process per core, so torch (sampling, ChemNet,
     Tanimoto) gets one thread unless --threads says otherwise (OpenMP threads competing with the workers for
@@ -432,6 +439,52 @@ def build_parser() -> argparse.ArgumentParser:
     interp.add_argument("--method", choices=["linear", "spherical"], default="linear")
     interp.add_argument("--out", help="CSV file (default: standard output)")
     interp.set_defaults(func=cmd_interpolate)
+
+    optimize = sub.add_parser(
+        "optimize", help="search the latent space for analogues of a molecule that improve an objective (CSV)",
+        description="Lead optimisation: from the start molecule's latent code (fitted to the decoder), search for "
+                    "decoded molecules that improve --objective while keeping every constraint. Writes CSV, best "
+                    "first: smiles, similarity (Tanimoto to the start), objective, QED, logP, SA, MW, penalized_logP "
+                    "of the distinct valid molecules found (other than the start); only the header when none is "
+                    "found. The start molecule's own values go to standard error, in a line 'start SMILES: "
+                    "objective ...', followed by a summary of the search.")
+    _model_option(optimize)
+    optimize.add_argument("smiles", help="the start molecule (SMILES, at most 1,000 characters)")
+    optimize.add_argument("--objective", default="plogp",
+                          help="what to maximise: qed, plogp (penalized logP), sa (minus the SA score), logp[LO,HI] "
+                               "or mw[LO,HI] (minus the distance to the window), or a weighted sum such as "
+                               "'qed:1,plogp:0.5' (default plogp)")
+    optimize.add_argument("--min-similarity", type=float, default=0.4,
+                          help="Tanimoto similarity to the start (Morgan radius 2, 2048 bits) that every molecule "
+                               "written keeps, 0 to 1 (default 0.4)")
+    optimize.add_argument("--smarts", action="append", metavar="SMARTS",
+                          help="a substructure every molecule written keeps, e.g. the start's scaffold (repeatable; "
+                               "the start molecule must contain it)")
+    optimize.add_argument("--lipinski", type=whole(0, 4), default=None, metavar="N",
+                          help="at most N Lipinski rule-of-five violations, 0 to 4 (default: no limit)")
+    optimize.add_argument("-n", type=whole(1, MAX_BUDGET), default=20,
+                          help="write the N best molecules found (default 20)")
+    optimize.add_argument("--budget", type=whole(1, MAX_BUDGET), default=500,
+                          help=f"molecules decoded in the whole search, 1 to {MAX_BUDGET:,} (default 500)")
+    optimize.add_argument("--method", choices=["cmaes", "gradient"], default="cmaes",
+                          help="cmaes: CMA-ES around the start code; gradient: ascent on a property regressor of the "
+                               "codes, its neighbourhood decoded at every step (default cmaes)")
+    optimize.add_argument("--popsize", type=whole(2, 1000), default=16,
+                          help="codes decoded per batch (CMA-ES population, default 16)")
+    optimize.add_argument("--sigma0", type=positive, default=0.5,
+                          help="CMA-ES initial step size; gradient: spread of the proposals (default 0.5 latent units)")
+    optimize.add_argument("--step", type=positive, default=0.5,
+                          help="gradient: length of one step (latent units, default 0.5)")
+    optimize.add_argument("--refine-steps", type=whole(0, 10_000), default=300,
+                          help="Adam steps fitting the start code to the decoder before the search (0: the "
+                               "encoder's code; default 300)")
+    optimize.add_argument("--temperature", type=positive, default=None,
+                          help="decode by sampling tokens at this temperature (default: greedy decoding)")
+    optimize.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
+    optimize.add_argument("--out", help="CSV file, written when the search ends (default: standard output)")
+    optimize.add_argument("--quiet", action="store_true", help="no progress bar")
+    _constrained_option(optimize)
+    optimize.set_defaults(func=cmd_optimize)
 
     evaluate = sub.add_parser("evaluate", help="MOSES/GuacaMol metrics of a model's samples or a SMILES file")
     _model_option(evaluate)

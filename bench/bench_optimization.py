@@ -101,26 +101,33 @@ def run(objective: str, generator: MoleculeGenerator, starts: list[str], args: a
     config = SearchConfig(args.method, args.budget, args.popsize, args.sigma0, args.step, seed=args.seed,
                           refine_steps=args.refine_steps, greedy=args.temperature is None,
                           temperature=args.temperature or 1.0)
-    results = {}
-    for delta in THRESHOLDS:
-        rows = []
-        for smiles in starts:
+    rows = {delta: [] for delta in THRESHOLDS}
+    for done, smiles in enumerate(starts, 1):  # molecules outer, so that a stopped run has figures for every delta
+        for delta in THRESHOLDS:
+            cpu = time.process_time()
             result = optimize(generator, smiles, objective, Constraints(min_similarity=delta), config, predictor)
             improvement = result.improvement(delta)
             best_sim = float(result.found["similarity"].iloc[0]) if improvement > 0 else np.nan
-            rows.append((improvement, best_sim, result.history[-1]["closest"], result.wall_s))
-        results[delta] = np.array(rows)
+            rows[delta].append((improvement, best_sim, result.history[-1]["closest"], result.wall_s,
+                                time.process_time() - cpu))
+        if args.report_every and done % args.report_every == 0 and done < len(starts):
+            print(f"-- {done} of {len(starts)} molecules done", flush=True)
+            for delta in THRESHOLDS:
+                report(objective, delta, np.array(rows[delta]))
+    results = {delta: np.array(rows[delta]) for delta in THRESHOLDS}
+    for delta in THRESHOLDS:
         report(objective, delta, results[delta])
     return results
 
 
 def report(objective: str, delta: float, rows: np.ndarray) -> None:
-    improvement, similarity, closest, wall = rows.T
+    improvement, similarity, closest, wall, cpu = rows.T
     success = improvement > 0
     similarity = similarity[success].mean() if success.any() else float("nan")
     line = (f"{objective:6s} delta {delta:.1f}: improvement {improvement.mean():.2f} +/- {improvement.std():.2f}, "
             f"success {success.mean():.1%} (some decoded molecule reached delta: {(closest >= delta).mean():.1%}), "
-            f"similarity of successes {similarity:.2f}, {wall.mean():.1f} s per molecule (max {wall.max():.1f})")
+            f"similarity of successes {similarity:.2f}, {wall.mean():.1f} s per molecule (max {wall.max():.1f}; "
+            f"{cpu.mean():.1f} CPU-s)")
     if objective == "plogp":
         mean, std, rate = JTVAE[delta]
         rate_target, mean_target = TARGETS[delta]
@@ -156,6 +163,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pool", type=int, default=None, help="rank only the first POOL test molecules")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--report-every", type=int, default=10, help="print the running figures every N molecules "
+                        "(0: only at the end)")
     return parser.parse_args()
 
 

@@ -45,6 +45,7 @@ navigation = {
         st.Page("views/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
         st.Page("views/sample.py", title="Sample & draw", icon=":material/casino:"),
         st.Page("views/interpolate.py", title="Interpolate", icon=":material/timeline:"),
+        st.Page("views/optimise.py", title="Optimise", icon=":material/trending_up:"),
         st.Page("views/basket.py", title="Basket", icon=":material/shopping_basket:"),
         st.Page("views/train.py", title="Train", icon=":material/model_training:"),
         st.Page("views/compare.py", title="Compare runs", icon=":material/compare_arrows:"),

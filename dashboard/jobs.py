@@ -1,8 +1,10 @@
 """Training runs in worker threads, and the server-wide book of the browser sessions that own them.
 
 A worker thread makes no Streamlit calls: it writes its progress into a plain job object kept in the session's
-state, which the page polls. Each session has its own job, checkpoint path and stop event, so two browser
-sessions training at once share nothing but the CPU.
+state, which the page polls. A molecule run can also keep a :class:`LatentSnapshot` of its 2-D codes up to date
+(the Train page's live map) and end with a :class:`SampleSummary` of prior samples of the trained model. Each
+session has its own job, checkpoint path and stop event, so two browser sessions training at once share nothing
+but the CPU.
 
 :data:`SESSIONS` keeps, for the whole server, each session's temporary folder and training run: one run per
 session at a time, at most :data:`MAX_RUNNING` in the server. A browser tab that closes (or reloads, which
@@ -24,18 +26,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+import torch
+
 from aae_core.checkpoints import finish_checkpoint
 from aae_core.config import ModelConfig, TrainConfig
 from aae_core.exceptions import AAELabError
 from aae_core.images.metrics import evaluate_image_model
 from aae_core.images.training import ImageConfig, train_images
+from aae_core.molecules import chem
+from aae_core.molecules.data import load_molecules
+from aae_core.molecules.generation import MoleculeGenerator
+from aae_core.molecules.latent_quality import two_sample_auc
 from aae_core.molecules.pipeline import train_molecules
+from aae_core.registry import LoadedModel, load_model
 
 MAX_RUNNING = 2  # training runs at once in the whole server (each takes a CPU core)
 #: Seconds a session may stay disconnected before its run is stopped and its folder removed: Streamlit's
 #: default ``server.disconnectedSessionTTL``, after which a tab that reconnects gets a new session anyway.
 GRACE_S = float(os.environ.get("AAE_LAB_SESSION_GRACE_S", "120"))
 REAP_EVERY_S = 5.0
+MAP_MOLECULES = 300  # training molecules (the first ones read) whose codes a live 2-D map shows
+MAP_PRIOR = 300  # prior draws on a live map (the same draws at every snapshot)
+MAP_EVERY_S = 2.0  # fewest seconds between two snapshots of a live map (each encodes MAP_MOLECULES molecules)
 
 
 class LimitError(AAELabError):
@@ -188,12 +201,59 @@ atexit.register(SESSIONS.close)
 
 
 @dataclass
+class LatentSnapshot:
+    """The raw 2-D codes of a training run at one step, for the live map.
+
+    ``codes`` (n, 2) float32: codes of the first training molecules (``smiles``, n strings) by the encoder at
+    ``step``; ``prior`` (m, 2) float32: draws of the model's prior (the same at every snapshot); ``auc``: the
+    cross-validated ROC AUC of classifiers told to separate codes from prior draws
+    (:func:`aae_core.molecules.latent_quality.two_sample_auc`; 0.5: the codes fill the prior, 1: they are apart).
+    """
+
+    step: int
+    smiles: list[str]
+    codes: np.ndarray
+    prior: np.ndarray
+    auc: float
+
+
+@dataclass
+class SampleSummary:
+    """Prior samples of a trained model (``n`` of them, seed 0): ``validity`` (share RDKit parses),
+    ``uniqueness`` (distinct share of the valid ones), ``heavy_atoms`` (mean heavy-atom count of the valid ones,
+    NaN without any) and ``valid_smiles`` (the distinct valid ones, in sampling order)."""
+
+    n: int
+    validity: float
+    uniqueness: float
+    heavy_atoms: float
+    valid_smiles: list[str]
+
+    @classmethod
+    def of(cls, smiles: list[str], valid: np.ndarray) -> SampleSummary:
+        """Summary of sampled strings ``smiles`` and their (n,) bool validity marks."""
+        good = [s for s, ok in zip(smiles, valid, strict=True) if ok]
+        atoms = [chem.mol_from_smiles(s).GetNumHeavyAtoms() for s in good]
+        return cls(len(smiles), len(good) / max(len(smiles), 1), len(set(good)) / max(len(good), 1),
+                   float(np.mean(atoms)) if atoms else float("nan"), list(dict.fromkeys(good)))
+
+
+@dataclass
 class TrainingJob:
     """One training run and everything the page shows about it.
 
-    ``status`` goes ``loading data`` -> ``training`` -> ``finished`` | ``cancelled`` | ``failed``;
-    ``steps`` and ``epochs`` are the trainer's step and epoch records (see ``aae_core.training``);
-    ``report`` is the data loader's report; ``error`` says why a failed run failed.
+    ``status`` goes ``preparing`` (only with ``prepare``) -> ``loading data`` -> ``training`` -> ``sampling``
+    (only with ``samples``) -> ``finished`` | ``cancelled`` | ``failed``; ``steps`` and ``epochs`` are the trainer's
+    step and epoch records (see ``aae_core.training``); ``report`` is the data loader's report; ``error`` says why a
+    failed run failed.
+
+    ``prepare`` is called first in the worker thread (e.g. to write the checkpoint ``train_cfg.init_from`` names).
+    With ``live_map`` (a 2-D model), a second thread updates ``snapshot`` (:class:`LatentSnapshot`) from the
+    starting weights of a warm start (step 0), then from the newest checkpoint, at most every :data:`MAP_EVERY_S`
+    seconds, and from the last one before the run ends; ``map_error`` says why the map stopped, if it did (training
+    goes on).
+    With ``samples`` > 0, the finished model draws that many prior samples into ``summary``
+    (:class:`SampleSummary`).
     """
 
     name: str
@@ -201,15 +261,24 @@ class TrainingJob:
     model_cfg: ModelConfig
     train_cfg: TrainConfig
     card: dict = field(default_factory=dict)
+    prepare: Callable[[], object] | None = None
+    live_map: bool = False
+    samples: int = 0
     status: str = "loading data"
     report: dict | None = None
     steps: list[dict] = field(default_factory=list)
     epochs: list[dict] = field(default_factory=list)
+    snapshot: LatentSnapshot | None = None
+    map_error: str | None = None
+    summary: SampleSummary | None = None
     error: str | None = None
     collected: bool = False  # its model was added to the session's models
     stop_event: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
     thread: threading.Thread | None = None
+    _map_step: int | None = field(default=None, repr=False)  # step of the newest checkpoint
+    _map_wake: threading.Event = field(default_factory=threading.Event, repr=False)  # a new checkpoint, or the end
+    _map_over: threading.Event = field(default_factory=threading.Event, repr=False)  # training is over
 
     def start(self) -> TrainingJob:
         """Start training in a daemon thread; returns self."""
@@ -218,13 +287,30 @@ class TrainingJob:
         return self
 
     def _run(self) -> None:
+        mapper = threading.Thread(target=self._draw_map, name=f"aae-lab-map-{self.name}", daemon=True)
         try:
+            if self.prepare is not None:
+                self.status = "preparing"
+                self.prepare()
+                self.status = "loading data"
+            if self.live_map:
+                mapper.start()
+                if self.train_cfg.init_from:  # a warm start: the codes where the starting weights put them
+                    self._map_step = 0
+                    self._map_wake.set()
             train_molecules(self.model_cfg, self.train_cfg, self.path, self.card, [self._record], self.stop_event)
+            self._stop_map(mapper)
+            if self.samples:
+                self.status = "sampling"
+                generator = MoleculeGenerator(load_model(self.path))
+                self.summary = SampleSummary.of(*generator.sample_marked(self.samples, seed=0))
             self.status = "cancelled" if self.stop_event.is_set() else "finished"
         except AAELabError as err:
             self.error, self.status = str(err), "failed"
         except Exception as err:  # the thread must not die silently: the page shows the message
             self.error, self.status = f"unexpected {type(err).__name__}: {err}", "failed"
+        finally:
+            self._stop_map(mapper)
 
     def _record(self, event: str, record: dict) -> None:
         if event == "data":
@@ -233,6 +319,34 @@ class TrainingJob:
             self.steps.append(record)
         elif event == "epoch":
             self.epochs.append(record)
+        elif event in ("checkpoint", "end"):
+            self._map_step = record["step"]
+            self._map_wake.set()
+
+    def _draw_map(self) -> None:
+        """The map thread: after each new checkpoint (at most every :data:`MAP_EVERY_S` seconds) encode the map's
+        molecules with it, beside the training thread (which it never holds up); once training is over, the last
+        checkpoint's, then return. A failure stops the map, not the training."""
+        while True:
+            self._map_wake.wait()
+            self._map_wake.clear()
+            over, step = self._map_over.is_set(), self._map_step
+            if step is not None and self.map_error is None and (self.snapshot is None or self.snapshot.step != step):
+                try:
+                    path = self.path if step else self.train_cfg.init_from
+                    self.snapshot = latent_snapshot(load_model(path), self.train_cfg, step, self.snapshot)
+                except Exception as err:  # noqa: BLE001 - the map is a view: training goes on without it
+                    self.map_error = f"{type(err).__name__}: {err}"
+            if over:
+                return
+            self._map_over.wait(MAP_EVERY_S)
+
+    def _stop_map(self, mapper: threading.Thread) -> None:
+        """Tell the map thread that training is over and wait (at most a minute) for its last snapshot."""
+        self._map_over.set()
+        self._map_wake.set()
+        if mapper.is_alive():
+            mapper.join(timeout=60)
 
     def cancel(self) -> None:
         """Stop after the current step; the trainer then writes its checkpoint."""
@@ -267,6 +381,28 @@ class TrainingJob:
     def history(self) -> dict:
         """The records so far, in the shape of a checkpoint's history."""
         return {"steps": list(self.steps), "epochs": list(self.epochs)}
+
+
+def latent_snapshot(loaded: LoadedModel, train_cfg: TrainConfig, step: int,
+                    previous: LatentSnapshot | None = None) -> LatentSnapshot:
+    """The 2-D codes of the first :data:`MAP_MOLECULES` rows of ``train_cfg.data`` under ``loaded`` (the molecules
+    and prior draws of ``previous`` when given, so that every snapshot shows the same points).
+
+    Raises
+    ------
+    DataError
+        If the data cannot be read again, or no molecule of its first rows fits the model's tokenizer.
+    """
+    if previous is None:
+        tokenizer = loaded.tokenizer
+        smiles = load_molecules(train_cfg.data, train_cfg.smiles_column, tokenizer=tokenizer, max_len=tokenizer.max_len,
+                                max_rows=MAP_MOLECULES).smiles
+        prior = loaded.model.prior.sample(MAP_PRIOR, torch.Generator().manual_seed(0)).float().numpy()
+    else:
+        smiles, prior = previous.smiles, previous.prior
+    codes = MoleculeGenerator(loaded).encode(smiles)
+    auc = two_sample_auc(codes, torch.from_numpy(prior))["prior_auc"]
+    return LatentSnapshot(step, smiles, codes.numpy(), prior, auc)
 
 
 @dataclass

@@ -5,11 +5,12 @@ loading, cache keys, the digit models' table), :mod:`.data` (the shipped trainin
 size), :mod:`.exports` (CSV and SD files), :mod:`.divergences` (the Divergences page's curves), :mod:`.uploads`
 (user files, checked by :mod:`dashboard.inputs`), :mod:`.sampling` (prior samples, batch quality, filters,
 decoding threads), :mod:`.latent_map` (latent codes, projections, the map's layers, selections),
-:mod:`.interpolation` (decoded latent paths), :mod:`.training` (the session's training jobs, loss curves) and
-:mod:`.metrics` (MOSES metrics of runs). Functions without ``st.cache_*`` are plain and tested without Streamlit.
+:mod:`.interpolation` (decoded latent paths), :mod:`.training` (the session's training jobs, loss curves),
+:mod:`.optimization` (lead-optimisation searches, run as jobs) and :mod:`.metrics` (MOSES metrics and latent
+quality of runs, the frontier). Functions without ``st.cache_*`` are plain and tested without Streamlit.
 A module imports only modules of the lines below its own (in brackets: the ones it imports), never upwards::
 
-    latent_map (models, sampling)   metrics (sampling)   interpolation (data)   training (models)
+    latent_map (models, sampling)   interpolation (data)   training (models)   optimization (models)   metrics
     sampling (data, properties)
     models   data   properties   drawings   exports   divergences   uploads
 """

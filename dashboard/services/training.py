@@ -1,20 +1,25 @@
-"""Training in the background: the choices of the Train pages, starting a session's training job and
-collecting its model when it ends, and the loss curves of runs."""
+"""Training in the background: the choices and presets of the Train pages, starting a session's training job
+(from scratch, or warm-started from a shipped model) and collecting its model when it ends, the loss curves of runs
+and the runs the Compare page starts with."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from aae_core.config import ModelConfig, TrainConfig, from_dict
-from aae_core.exceptions import CheckpointError
+from aae_core.checkpoints import load_checkpoint, save_checkpoint
+from aae_core.config import ModelConfig, TrainConfig, from_dict, to_dict
+from aae_core.exceptions import CheckpointError, ConfigError
+from aae_core.molecules.families import build_model
+from aae_core.molecules.tokenizers import Tokenizer
 from aae_core.registry import load_model
 from dashboard import state
 from dashboard.jobs import ImageTrainingJob, TrainingJob
-from dashboard.services.models import ModelRef, session_ref
+from dashboard.services.models import ModelRef, checkpoint_dir, session_ref
 
 #: Where training data can come from. The Digits pages train image models (aae_core.images.training); a new molecule
 #: source is one more entry here (a shipped name or "upload").
@@ -29,6 +34,42 @@ MODEL_SIZES = {"tiny": {"hidden_dim": 64, "decoder_hidden_dim": 128, "discrimina
 PRIORS = {"gaussian": {"name": "gaussian", "sigma": 1.0},
           "mixture": {"name": "mixture", "k": 10, "radius": 4.0, "sigma": 0.5},
           "uniform": {"name": "uniform", "low": -1.0, "high": 1.0}}
+#: Where a new run's weights come from: "scratch" (random), or the shipped model of this file name in
+#: ``checkpoint_dir()`` (offered when it is there; see :func:`warm_start_checkpoint`).
+WARM_START = "aae_moses.safetensors"
+STARTS = {"scratch": "random weights (a new network)",
+          "shipped": "the shipped AAE's weights (aae_moses), with a new code layer of latent_dim"}
+#: Learning rates of a warm-started run: the autoencoder's 50x lower than the shipped run's, so that the borrowed
+#: decoder keeps its grammar (lr 2e-4 gave 70-84% valid after 90 s, 2e-5 gives 90-93%); the discriminator faster than
+#: the encoder-as-generator, so that it adapts to the new code before it pushes the codes around.
+WARM_START_RATES = {"lr": 2e-5, "generator_lr": 2e-4, "discriminator_lr": 1e-3}
+SAMPLES = 500  # prior samples a finished run decodes for the page (validity, uniqueness, molecule size, drawings)
+#: Presets of the Train page: widget key -> value. "classroom" draws a 2-D map while it trains, in under 2 minutes,
+#: and samples mostly valid molecules (with the shipped AAE: a borrowed decoder; without it: SELFIES, valid by
+#: construction); measured figures in :data:`CLASSROOM_NOTE`.
+PRESETS = {
+    "classroom": {"train_dataset": "MOSES train cut (shipped, 250,000 molecules)", "train_max_molecules": 2_000,
+                  "train_start_from": "shipped", "train_family": "aae", "train_representation": "selfies",
+                  "train_size": "small", "train_latent_dim": 2, "train_prior": "gaussian", "train_epochs": 100,
+                  "train_budget": 90},
+    "custom": {"train_dataset": "MOSES train cut (shipped, 250,000 molecules)", "train_max_molecules": 2_000,
+               "train_start_from": "scratch", "train_family": "aae", "train_representation": "smiles",
+               "train_size": "tiny", "train_latent_dim": 16, "train_prior": "gaussian", "train_epochs": 2,
+               "train_budget": 120},
+}
+CLASSROOM_NOTE = ("Starts from the shipped AAE: its decoder, read on a 2-D slice of its code, writes valid molecules "
+                  "from the first step (on a shared 2-core CPU: 90-93% of 500 samples valid, 21 heavy atoms on "
+                  "average, after 90 s of training, under 2 minutes in all). The map shows where the encoder puts "
+                  "300 training molecules on that plane, over draws of the prior, and how well a classifier tells "
+                  "them apart. 90 s is a few dozen steps, so the adversarial game has only begun: raise the time "
+                  "budget to let it go on.")
+CLASSROOM_NOTE_SELFIES = ("A small SELFIES AAE with a 2-D code, from scratch (the shipped AAE to start from is not "
+                          "in the checkpoints folder): every SELFIES string decodes to a molecule (99% of 500 "
+                          "samples valid after 90 s on a shared 2-core CPU), but small ones (12 heavy atoms on "
+                          "average; MOSES molecules have 22).")
+DRAWN_SAMPLES = 12  # valid samples drawn on the Train page when a run ends
+PRESET_LABELS = {"classroom": "Classroom: a live 2-D map of the codes, valid molecules, under 2 minutes",
+                 "custom": "Custom: a tiny model from scratch, every choice yours"}
 
 
 def molecule_families() -> list[str]:
@@ -38,25 +79,131 @@ def molecule_families() -> list[str]:
     return [name for name in MOLECULE_FAMILIES if name in MODELS]
 
 
+def warm_start_source() -> Path | None:
+    """The shipped checkpoint a run can start from (:data:`WARM_START` in ``checkpoint_dir()``), ``None`` if absent."""
+    path = checkpoint_dir() / WARM_START
+    return path if path.is_file() else None
+
+
+#: The choices a run that starts from the shipped AAE takes from it (the page shows them, disabled).
+BORROWED = {"train_family": "aae", "train_representation": "smiles", "train_size": "shipped", "train_prior": "gaussian"}
+
+
+def preset_values(preset: str, warm_start: bool) -> dict:
+    """The widget values of ``preset`` (a key of :data:`PRESETS`); without a shipped model to start from, the
+    classroom preset trains from scratch (SELFIES, so samples are still valid)."""
+    values = dict(PRESETS[preset])
+    if not warm_start:
+        values["train_start_from"] = "scratch"
+    return values
+
+
+def warm_start_config(source: str | Path, latent_dim: int) -> ModelConfig:
+    """The architecture of a run warm-started from the checkpoint ``source``: its own, with a code of
+    ``latent_dim`` dimensions.
+
+    Raises
+    ------
+    CheckpointError
+        If ``source`` is not a readable molecule AAE checkpoint.
+    """
+    meta = load_checkpoint(source).meta
+    if meta.get("model_config", {}).get("model") != "aae":
+        raise CheckpointError(f"{Path(source).name} is not an AAE checkpoint: a run can only start from an AAE")
+    return from_dict(ModelConfig, {**meta["model_config"], "latent_dim": latent_dim})
+
+
+def warm_start_checkpoint(source: str | Path, model_cfg: ModelConfig, out: str | Path) -> Path:
+    """Write to ``out`` a checkpoint of architecture ``model_cfg`` (:func:`warm_start_config`) that holds the weights
+    and tokenizer of the AAE at ``source``, for ``TrainConfig.init_from``. Every tensor of the same shape is copied;
+    of the layers around the code, the encoder keeps the first ``latent_dim`` outputs of the source's, the decoder and
+    the discriminator the first ``latent_dim`` inputs, so the new code is a slice through the source's: a prior draw
+    decodes as a source code whose other dimensions are 0 (the source's decoder read on a plane through its prior,
+    whose samples are about as valid), training molecules start where the source's encoder put them on that plane,
+    and the discriminator starts from where the source's adversarial game left it (a random one would push every
+    code the same way in the first steps).
+
+    Raises
+    ------
+    CheckpointError
+        If ``source`` cannot be read or ``model_cfg.latent_dim`` exceeds its code size.
+    """
+    ckpt = load_checkpoint(source)
+    tokenizer = Tokenizer.from_dict(ckpt.meta["tokenizer"])
+    source_state, dim = ckpt.model_state, model_cfg.latent_dim
+    if dim > source_state["decoder.latent_to_hidden.weight"].shape[1]:
+        raise CheckpointError(f"latent_dim {dim} is larger than the code of {Path(source).name} "
+                              f"({source_state['decoder.latent_to_hidden.weight'].shape[1]})")
+    model = build_model(model_cfg, tokenizer.vocab_size)
+    weights = model.state_dict()
+    weights.update({name: value for name, value in source_state.items()
+                    if name in weights and weights[name].shape == value.shape})
+    for name in ("decoder.latent_to_hidden.weight", "discriminator.net.0.weight"):  # layers that read the code
+        weights[name] = source_state[name][:, :dim].clone()
+    weights["encoder.output.weight"] = source_state["encoder.output.weight"][:dim].clone()
+    weights["encoder.output.bias"] = source_state["encoder.output.bias"][:dim].clone()
+    meta = {"model_config": to_dict(model_cfg), "tokenizer": tokenizer.to_dict(),
+            "card": {"name": f"{Path(source).stem} cut to latent_dim {dim}"}}
+    return save_checkpoint(out, weights, meta)
+
+
 def start_training(data: str, smiles_column: str | None, max_molecules: int, family: str, representation: str,
-                   size: str, latent_dim: int, prior: str, epochs: int, time_budget_s: float) -> TrainingJob:
-    """Start training a new model of this session in a worker thread (see :class:`jobs.TrainingJob`).
+                   size: str, latent_dim: int, prior: str, epochs: int, time_budget_s: float,
+                   start_from: str = "scratch") -> TrainingJob:
+    """Start training a new model of this session in a worker thread: :func:`training_job` in the session's folder.
+
+    Raises
+    ------
+    ConfigError, CheckpointError
+        As :func:`training_job`.
+    jobs.LimitError
+        If this session already trains, or the server runs as many trainings as it allows.
+    """
+    job = training_job(state.session_dir(), len(st.session_state[state.SESSION_MODELS]) + 1, data, smiles_column,
+                       max_molecules, family, representation, size, latent_dim, prior, epochs, time_budget_s,
+                       start_from)
+    return state.start_job(job)
+
+
+def training_job(folder: Path, number: int, data: str, smiles_column: str | None, max_molecules: int, family: str,
+                 representation: str, size: str, latent_dim: int, prior: str, epochs: int, time_budget_s: float,
+                 start_from: str = "scratch") -> TrainingJob:
+    """The (not yet started) :class:`jobs.TrainingJob` of the Train page's settings, its files in ``folder`` and its
+    name ending in ``number``. With ``start_from="shipped"`` the run starts from :func:`warm_start_checkpoint` of
+    :func:`warm_start_source` (family, representation, size and prior are then the shipped model's, the learning
+    rates :data:`WARM_START_RATES`); a 2-D model keeps a live map of its codes (a checkpoint every 5 steps); every
+    run ends by decoding :data:`SAMPLES` prior samples.
 
     Raises
     ------
     ConfigError
-        If the settings do not make a valid configuration (the message names the field).
-    jobs.LimitError
-        If this session already trains, or the server runs as many trainings as it allows.
+        If the settings do not make a valid configuration (the message names the field), or ``start_from`` is
+        "shipped" and the shipped model is not there.
+    CheckpointError
+        If the shipped model cannot be read, is not an AAE, or has a smaller code than ``latent_dim``.
     """
-    model_cfg = from_dict(ModelConfig, {"model": family, "representation": representation, "latent_dim": latent_dim,
-                                        "prior": PRIORS[prior], **MODEL_SIZES[size]})
-    train_cfg = from_dict(TrainConfig, {"data": data, "smiles_column": smiles_column or None,
-                                        "max_molecules": max_molecules, "epochs": epochs, "batch_size": 64,
-                                        "time_budget_s": time_budget_s, "log_every": 5, "monitor_samples": 100})
-    name = f"{family}-{representation}-z{latent_dim}-{len(st.session_state[state.SESSION_MODELS]) + 1}"
-    return state.start_job(TrainingJob(name, state.session_dir() / f"{name}.safetensors", model_cfg, train_cfg,
-                                       session_card(name)))
+    train = {"data": data, "smiles_column": smiles_column or None, "max_molecules": max_molecules, "epochs": epochs,
+             "batch_size": 64, "time_budget_s": time_budget_s, "log_every": 5, "monitor_samples": 100}
+    if latent_dim == 2:
+        train["checkpoint_every"] = 5  # each checkpoint may refresh the live map
+    if start_from != "shipped":
+        model_cfg = from_dict(ModelConfig, {"model": family, "representation": representation,
+                                            "latent_dim": latent_dim, "prior": PRIORS[prior], **MODEL_SIZES[size]})
+        name = f"{family}-{representation}-z{latent_dim}-{number}"
+        return TrainingJob(name, folder / f"{name}.safetensors", model_cfg, from_dict(TrainConfig, train),
+                           session_card(name), live_map=latent_dim == 2, samples=SAMPLES)
+    source = warm_start_source()
+    if source is None:
+        raise ConfigError(f"there is no shipped {WARM_START} in {checkpoint_dir()} to start from: start from "
+                          "random weights")
+    model_cfg = warm_start_config(source, latent_dim)
+    name = f"{model_cfg.model}-{model_cfg.representation}-z{latent_dim}-warm-{number}"
+    init = folder / f"{name}-init.safetensors"
+    train |= {"init_from": str(init), **WARM_START_RATES}
+    return TrainingJob(name, folder / f"{name}.safetensors", model_cfg, from_dict(TrainConfig, train),
+                       session_card(name, f"trained in the dashboard, starting from {WARM_START}"),
+                       prepare=lambda: warm_start_checkpoint(source, model_cfg, init), live_map=latent_dim == 2,
+                       samples=SAMPLES)
 
 
 def start_image_training(cfg, train_cfg: TrainConfig, total_epochs: int) -> ImageTrainingJob:
@@ -97,6 +244,31 @@ def collect_trained_model() -> ModelRef | None:
     return ref
 
 
+def epochs_table(epochs: list[dict]) -> pd.DataFrame:
+    """The epoch records of a run as a table: the loss terms and rates to 4 significant digits, validity and
+    uniqueness of the run's monitor samples as they are (shares), time to 0.1 s."""
+    table = pd.DataFrame(epochs)
+    for name in table.columns:
+        if name in ("time_s",):
+            table[name] = table[name].round(1)
+        elif name not in ("epoch", "step", "validity", "uniqueness") and table[name].dtype.kind == "f":
+            table[name] = table[name].map(lambda v: float(f"{v:.4g}"))
+    return table
+
+
+# -- the runs the Compare page starts with ----------------------------------------------------------
+#: An AAE and a VAE trained on the same data with the same budget (checkpoints/README.md): the Compare page's default.
+COMPARE_PAIR = ("aae_small_moses.safetensors", "vae_small_moses.safetensors")
+
+
+def compare_defaults(choices: dict[str, ModelRef]) -> list[str]:
+    """Keys of ``choices`` the Compare page preselects: the shipped :data:`COMPARE_PAIR` (the first two shipped
+    models when neither is there), then every model of this session."""
+    shipped = [key for key, ref in choices.items() if ref.shipped]
+    pair = [key for key in shipped if Path(choices[key].path).name in COMPARE_PAIR]
+    return (pair or shipped[:2]) + [key for key, ref in choices.items() if not ref.shipped]
+
+
 # -- loss curves -----------------------------------------------------------------------------------
 LOSS_TERMS = ("reconstruction", "discriminator", "generator", "kl")
 
@@ -112,16 +284,25 @@ def smooth(values: np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
+#: The x axes runs can be aligned on: column of :func:`loss_table` -> axis title.
+ALIGNMENTS = {"step": "training step", "epoch": "epoch", "fraction": "fraction of training (step / last step)",
+              "time_s": "wall time (s)"}
+
+
 def loss_table(histories: dict[str, dict], weight: float = 0.0) -> pd.DataFrame:
     """Step records of several runs in long form: ``run``, ``step``, ``epoch`` (fractional, from the batch
-    position), ``time_s``, ``term`` (one of :data:`LOSS_TERMS`), ``value`` and ``smoothed`` (:func:`smooth`
-    per run and term)."""
+    position), ``fraction`` (step over the run's last recorded step, so runs of any length span [0, 1]),
+    ``time_s``, ``term`` (one of :data:`LOSS_TERMS`), ``value`` and ``smoothed`` (:func:`smooth` per run and
+    term)."""
     rows = []
     for run, history in histories.items():
-        for record in history.get("steps", []):
+        records = history.get("steps", [])
+        last = max((record["step"] for record in records), default=1) or 1
+        for record in records:
             epoch = record.get("epoch", 0) + record.get("batch", 0) / max(record.get("batches", 1), 1)
-            rows += [{"run": run, "step": record["step"], "epoch": epoch, "time_s": record.get("time_s", np.nan),
-                      "term": term, "value": record[term]} for term in LOSS_TERMS if term in record]
-    table = pd.DataFrame(rows, columns=["run", "step", "epoch", "time_s", "term", "value"])
+            rows += [{"run": run, "step": record["step"], "epoch": epoch, "fraction": record["step"] / last,
+                      "time_s": record.get("time_s", np.nan), "term": term, "value": record[term]}
+                     for term in LOSS_TERMS if term in record]
+    table = pd.DataFrame(rows, columns=["run", "step", "epoch", "fraction", "time_s", "term", "value"])
     table["smoothed"] = table.groupby(["run", "term"], sort=False)["value"].transform(lambda v: smooth(v, weight))
     return table

@@ -6,9 +6,11 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 
-from dashboard.jobs import LimitError, Sessions, TrainingJob
+from aae_core.exceptions import CheckpointError
+from dashboard.jobs import MAP_MOLECULES, LimitError, SampleSummary, Sessions, TrainingJob
 from tests.dashboard.conftest import tiny_configs
 
 
@@ -171,3 +173,52 @@ def test_training_job_reports_bad_data(tmp_path):
     job = TrainingJob("t", tmp_path / "t.safetensors", model_cfg, train_cfg.__class__(data=str(bad))).start()
     job.thread.join(timeout=60)
     assert job.status == "failed" and "no valid molecule" in job.error and not job.has_model
+
+
+def test_a_2d_run_keeps_a_live_map_and_ends_with_a_sample_summary(tmp_path):
+    model_cfg, train_cfg = tiny_configs(max_molecules=200, epochs=2, latent_dim=2)
+    train_cfg.checkpoint_every = 2
+    job = TrainingJob("map", tmp_path / "map.safetensors", model_cfg, train_cfg, live_map=True, samples=50)
+    seen = []
+    job.start()
+    while job.running:
+        if job.snapshot is not None and (not seen or seen[-1] != job.snapshot.step):
+            seen.append(job.snapshot.step)
+        time.sleep(0.05)
+    assert job.status == "finished" and job.map_error is None, job.error
+    assert job.snapshot.step == job.steps[-1]["step"]  # the last checkpoint is always drawn
+    assert len(job.snapshot.smiles) == len(job.snapshot.codes) <= MAP_MOLECULES
+    assert job.snapshot.codes.dtype == np.float32 and job.snapshot.codes.shape[1] == 2
+    summary = job.summary
+    assert summary.n == 50 and len(summary.valid_smiles) <= 50 and 0 <= summary.uniqueness <= 1
+
+
+def test_a_map_that_fails_stops_the_map_not_the_training(tmp_path, monkeypatch):
+    model_cfg, train_cfg = tiny_configs(max_molecules=100, epochs=1, latent_dim=2)
+    train_cfg.checkpoint_every = 1
+
+    def broken(*args):
+        raise RuntimeError("no map today")
+
+    monkeypatch.setattr("dashboard.jobs.latent_snapshot", broken)
+    job = TrainingJob("map", tmp_path / "map.safetensors", model_cfg, train_cfg, live_map=True).start()
+    job.thread.join(timeout=120)
+    assert job.status == "finished" and job.snapshot is None and job.map_error == "RuntimeError: no map today"
+
+
+def test_a_prepare_step_runs_first_and_its_failure_fails_the_run(tmp_path):
+    model_cfg, train_cfg = tiny_configs(max_molecules=100, epochs=1)
+
+    def prepare():
+        raise CheckpointError("cannot cut the shipped model")
+
+    job = TrainingJob("t", tmp_path / "t.safetensors", model_cfg, train_cfg, prepare=prepare).start()
+    job.thread.join(timeout=60)
+    assert job.status == "failed" and job.error == "cannot cut the shipped model" and not job.has_model
+
+
+def test_sample_summary_counts_validity_uniqueness_and_size():
+    summary = SampleSummary.of(["CCO", "CCO", "c1ccccc1", "C(("], np.array([True, True, True, False]))
+    assert summary.validity == 0.75 and summary.uniqueness == pytest.approx(2 / 3)
+    assert summary.heavy_atoms == pytest.approx((3 + 3 + 6) / 3) and summary.valid_smiles == ["CCO", "c1ccccc1"]
+    assert np.isnan(SampleSummary.of(["x"], np.array([False])).heavy_atoms)
