@@ -1,4 +1,4 @@
-"""The ``aae-lab`` command line: train, train-images, sample, encode, interpolate, optimize, evaluate, compare, dashboard.
+"""The ``aae-lab`` command line: train, train-images, sample, encode, interpolate, optimize, evaluate, compare, app.
 
 Every sub-command exits with status 0 on success and 2 with a one-line ``error: ...`` on bad input (arguments,
 files, checkpoints) or when an output cannot be written; outputs are checked before any work and written
