@@ -309,9 +309,17 @@ def frontier_figure(points: dict[str, tuple[float, float]]) -> go.Figure:
     for group, data, style in (("published (ZINC)", ANCHORS, {"symbol": "diamond", "color": "#7f7f7f"}),
                                ("aae-lab models", points, {"symbol": "circle", "color": "#1f77b4"})):
         fig.add_trace(go.Scatter(x=[v for v, _ in data.values()], y=[r for _, r in data.values()], name=group,
-                                 mode="markers+text", text=list(data), textposition="top center",
+                                 mode="markers+text", text=list(data), textposition=_label_positions(data),
                                  marker={"size": 11, **style}))
     fig.update_layout(title="Sample validity vs faithful encoding", height=480,
-                      xaxis={"title": "validity of prior samples", "range": [-0.02, 1.05]},
-                      yaxis={"title": "exact reconstruction of test molecules", "range": [-0.02, 1.05]})
+                      xaxis={"title": "validity of prior samples", "range": [-0.05, 1.08]},
+                      yaxis={"title": "exact reconstruction of test molecules", "range": [-0.1, 1.05]})
     return fig
+
+
+def _label_positions(data: dict[str, tuple[float, float]]) -> list[str]:
+    """Text positions of the points' labels: above and below in turn along x (neighbours do not overlap), to
+    the right near the left edge and to the left near the right edge (labels stay inside the plot)."""
+    order = {name: rank for rank, name in enumerate(sorted(data, key=lambda name: data[name][0]))}
+    return [f"{'top' if order[name] % 2 == 0 else 'bottom'} "
+            f"{'right' if x < 0.15 else 'left' if x > 0.85 else 'center'}" for name, (x, _) in data.items()]
