@@ -8,9 +8,17 @@ Projections
 - ``raw``: the codes themselves, only when ``latent_dim == 2``;
 - ``pca``: principal component analysis (scikit-learn), linear; new points are placed with
   :meth:`Projection.transform`;
-- ``umap``: UMAP (McInnes et al. 2018, umap-learn), non-linear; new points placed with ``transform``;
-- ``tsne``: t-SNE (van der Maaten & Hinton 2008), non-linear and transductive: it cannot place new points,
-  so points to show with the codes are embedded jointly with them (``extra=``).
+- ``umap``: UMAP (McInnes et al. 2018, umap-learn), non-linear;
+- ``tsne``: t-SNE (van der Maaten & Hinton 2008), non-linear.
+
+The two non-linear views embed the codes and every point to show with them (``extra=``: prior samples, the
+user's molecule) jointly, in one fit: a point placed afterwards into a fitted UMAP lands where its neighbours
+among the fitted points are, so prior samples unlike every code would still be drawn among the codes, or in an
+island whose distance to them means nothing. Fitted together, an island of prior samples says that codes and
+prior samples sit in different places (measure it: ``aae_core.molecules.latent_quality.two_sample_auc``). UMAP gets the
+exact 15 nearest neighbours from scikit-learn (umap-learn computes them with a Python callback per pair below
+4,096 points, 20 s for 3,000 points); its numba functions compile on the first fit of a process (about 20 s,
+:func:`warm_up_umap`).
 
 The prior in the plane
 ----------------------
@@ -40,15 +48,13 @@ how far codes are from prior draws.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from scipy.spatial.distance import jensenshannon
-from scipy.special import rel_entr
-from scipy.stats import gaussian_kde, norm, wasserstein_distance
 
 from aae_core.exceptions import DataError
 from aae_core.priors import GaussianPrior, MixturePrior, Prior, UniformPrior
@@ -79,7 +85,7 @@ class Projection:
     coords : (n, 2) positions of the fitted codes.
     extra : (m, 2) positions of the ``extra`` codes passed to :func:`project` (m may be 0).
     axis_labels : names of the two axes, e.g. ``("PC1 (31% of variance)", "PC2 (12% of variance)")``.
-    estimator : the fitted scikit-learn ``PCA`` or ``umap.UMAP``; ``None`` for ``raw`` and ``tsne``.
+    estimator : the fitted scikit-learn ``PCA``; ``None`` for the other views.
     """
 
     method: str
@@ -99,14 +105,14 @@ class Projection:
         Raises
         ------
         ValueError
-            For t-SNE, which cannot place new points: pass them to :func:`project` as ``extra``.
+            For UMAP and t-SNE, which embed every point jointly: pass new points to :func:`project` as ``extra``.
         """
         z = _as_codes(z)
         if self.method == "raw":
             return z[:, :2].copy()
-        if self.method == "tsne":
-            raise ValueError("t-SNE cannot place new points in an existing map; pass them to project(..., extra=) "
-                             "to embed them jointly with the codes")
+        if not self.linear:
+            raise ValueError(f"{METHOD_LABELS[self.method]} cannot place new points in an existing map; pass them to "
+                             "project(..., extra=) to embed them jointly with the codes")
         return np.asarray(self.estimator.transform(z), dtype=np.float32)
 
 
@@ -114,9 +120,10 @@ def project(codes: np.ndarray | torch.Tensor, method: str, extra: np.ndarray | t
             seed: int = 0) -> Projection:
     """Fit a 2-D view of ``codes`` (n, latent_dim) and place ``extra`` (m, latent_dim) in it.
 
-    PCA and UMAP are fitted on ``codes`` only and ``extra`` is transformed, so the view of ``codes`` does
-    not depend on ``extra``; t-SNE embeds ``codes`` and ``extra`` jointly. Results are deterministic for
-    a given ``seed``.
+    Returns a :class:`Projection` with ``coords`` (n, 2) and ``extra`` (m, 2), float32. PCA is fitted on
+    ``codes`` only and ``extra`` is transformed, so the view of ``codes`` does not depend on ``extra``; UMAP and
+    t-SNE embed ``codes`` and ``extra`` jointly (see the module docstring). Results are deterministic for a given
+    ``seed``.
 
     Raises
     ------
@@ -135,28 +142,43 @@ def project(codes: np.ndarray | torch.Tensor, method: str, extra: np.ndarray | t
         raise ValueError(f"a 2-D view needs at least 3 codes, got {n}")
     if extra.shape[1] != dim:
         raise ValueError(f"extra codes have dimension {extra.shape[1]}, the codes {dim}")
-    if method == "tsne":
-        both = _tsne(np.vstack([codes, extra]), seed)
-        return Projection(method, both[:n], both[n:], ("t-SNE 1", "t-SNE 2"))
+    if method in ("umap", "tsne"):
+        both = (_umap if method == "umap" else _tsne)(np.vstack([codes, extra]), seed)
+        labels = ("UMAP 1", "UMAP 2") if method == "umap" else ("t-SNE 1", "t-SNE 2")
+        return Projection(method, both[:n], both[n:], labels)
     if method == "raw":
         projection = Projection(method, codes[:, :2].copy(), np.zeros((0, 2), np.float32), ("z₁", "z₂"))
-    elif method == "pca":
+    else:
         from sklearn.decomposition import PCA
 
         pca = PCA(n_components=2, random_state=seed).fit(codes)
         labels = tuple(f"PC{i + 1} ({r:.0%} of variance)" for i, r in enumerate(pca.explained_variance_ratio_))
         projection = Projection(method, pca.transform(codes).astype(np.float32), np.zeros((0, 2), np.float32),
                                 labels, pca)
-    else:
-        import umap  # slow to import (numba); only when asked for
-
-        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), n_epochs=200, random_state=seed,
-                            n_jobs=1).fit(codes)
-        projection = Projection(method, reducer.embedding_.astype(np.float32), np.zeros((0, 2), np.float32),
-                                ("UMAP 1", "UMAP 2"), reducer)
     if len(extra):
         projection.extra = projection.transform(extra)
     return projection
+
+
+def _umap(codes: np.ndarray, seed: int, n_epochs: int = 200) -> np.ndarray:
+    """UMAP embedding (n, 2) of ``codes`` (n, d), n >= 3, on their exact 15 nearest neighbours (each point is its
+    own first neighbour, as in umap-learn)."""
+    import umap  # slow to import (numba); only when asked for
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(15, len(codes) - 1)
+    distances, indices = NearestNeighbors(n_neighbors=k).fit(codes).kneighbors(codes)
+    reducer = umap.UMAP(n_components=2, n_neighbors=k, n_epochs=n_epochs, random_state=seed, n_jobs=1,
+                        precomputed_knn=(indices, distances.astype(np.float32), None))
+    with warnings.catch_warnings():  # "transform will be unavailable": the views embed every point in one fit
+        warnings.filterwarnings("ignore", message="precomputed_knn", category=UserWarning)
+        return reducer.fit_transform(codes).astype(np.float32)
+
+
+def warm_up_umap() -> None:
+    """Import umap-learn and compile its numba functions with a small fit (about 20 s on one CPU core, once per
+    process), so that the first UMAP view a user asks for takes seconds."""
+    _umap(np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32), seed=0, n_epochs=10)
 
 
 def _tsne(codes: np.ndarray, seed: int) -> np.ndarray:
@@ -209,6 +231,8 @@ def prior_overlay(prior: Prior, projection: Projection, prior_coords: np.ndarray
     ValueError
         If the overlay is not exact and ``prior_coords`` has fewer than 3 points.
     """
+    from scipy.stats import gaussian_kde, norm  # scipy.stats takes a second to import: not on every page
+
     if projection.linear and isinstance(prior, GaussianPrior | MixturePrior):
         means = prior.means.numpy() if isinstance(prior, MixturePrior) else np.zeros((1, prior.dim), np.float32)
         centres = projection.transform(means)
@@ -262,6 +286,8 @@ def shifted_pair(shape: str, width: float, shift: float, x: np.ndarray) -> tuple
     ValueError
         For an unknown shape (choices named) or a width that is not positive.
     """
+    from scipy.stats import norm
+
     if shape not in SHAPES:
         raise ValueError(f"unknown shape {shape!r}; choose one of {list(SHAPES)}")
     if not width > 0:
@@ -277,6 +303,10 @@ def divergences(p: np.ndarray, q: np.ndarray, x: np.ndarray) -> dict[str, float]
 
     KL is ``inf`` when P has mass where Q has none; JS lies in ``[0, log 2]``.
     """
+    from scipy.spatial.distance import jensenshannon
+    from scipy.special import rel_entr
+    from scipy.stats import wasserstein_distance
+
     pm, qm = p / p.sum(), q / q.sum()
     return {
         "KL": float(rel_entr(pm, qm).sum()),

@@ -10,11 +10,23 @@ models, driven by headless Chromium (from PATH), timed from the click to the res
   preloaded it. The same seeds clicked again come from the app's cache: that is Streamlit's own round trip.
 - Latent map: switch from 5,000 to 10,000 training molecules (PCA); "done" when the new map is drawn.
 Prints the median, min and max of ``--repeat`` runs (new seeds each time, so nothing comes from a cache).
+
+    python bench/bench_browser.py --cold [--repeat 1] [--pause 0]
+
+times instead what a new user meets first on a freshly started server (its own empty home, so no disk cache):
+the first paint of Home (from opening the URL to its title, and until the script run is over with the whole page
+drawn), then, as fast as a user could click, the Latent map with its defaults (PCA, 10,000 molecules), colouring
+it by QED (``--pause`` seconds after the first map: the time a user looks at it, while the app compiles UMAP in
+the background), switching it to UMAP (the numba compilation included) and to t-SNE, and last the default map reloaded
+with everything cached on the server (what is left: sending and drawing 10,000 points). Each repeat starts a new
+server. Beside each wall time it prints the CPU seconds the server process spent on that step (background threads
+included), which says what the app costs when other work shares the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -81,14 +93,120 @@ def latent_map_once(tab, url: str) -> float:
     return time.perf_counter() - start
 
 
+# Runs in the page just before a click: notes when the script run it starts is over (the app's script state goes
+# to "running" and back to "notRunning"), so that a run that has not started yet is not taken for a finished one.
+RUN_WATCH = """() => {
+  const app = document.querySelector("[data-testid='stApp']");
+  window.__run = {start: performance.now(), running: false, done: null};
+  const observer = new MutationObserver(() => {
+    const state = app.getAttribute("data-test-script-state"), w = window.__run;
+    if (state === "running") w.running = true;
+    if (w.running && state === "notRunning") { w.done = performance.now(); observer.disconnect(); }
+  });
+  observer.observe(app, {attributes: true, attributeFilter: ["data-test-script-state"]});
+}"""
+
+
+def timed_step(tab, act) -> float:
+    """Seconds from ``act()`` (a click that starts a script run) until that run is over with a map on screen (as
+    Playwright sees it: up to 0.1 s of polling)."""
+    tab.evaluate(RUN_WATCH)
+    start = time.perf_counter()
+    act()
+    tab.wait_for_function("window.__run.done !== null", polling=100)
+    wait_idle(tab)
+    tab.locator(".js-plotly-plot").first.wait_for()
+    return time.perf_counter() - start
+
+
+def reload_step(tab, url: str) -> float:
+    """Seconds from opening ``url`` in the tab until its script run is over with a map on screen."""
+    start = time.perf_counter()
+    tab.goto(url)
+    tab.wait_for_timeout(300)
+    wait_idle(tab)
+    tab.locator(".js-plotly-plot").first.wait_for()
+    return time.perf_counter() - start
+
+
+def choose(tab, box: str, option: str) -> None:
+    tab.locator("[data-testid='stSelectbox']").filter(has_text=box).click()
+    tab.get_by_role("option", name=option, exact=True).click()
+
+
+def server_cpu(url: str) -> float:
+    """CPU seconds (user + system, all threads) the ``streamlit run`` process serving ``url`` has used so far
+    (Linux /proc): the app's own work, which a busy machine does not inflate the way it inflates wall time."""
+    port = f"--server.port\0{url.rsplit(':', 1)[1]}\0"
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and port in (proc / "cmdline").read_text():
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            continue
+    return float("nan")
+
+
+def cold_once(playwright, checkpoints: Path, threads: int, pause: float = 0.0) -> dict[str, float]:
+    """One new server and one new tab: seconds to the first Home paint, the first latent map, colour by QED,
+    UMAP and t-SNE, in that order, with ``pause`` seconds between the first map and the next click; and, under
+    ``"<step> [server CPU s]"``, the CPU seconds the server spent from the start of each step to its end."""
+    times = {}
+    with tempfile.TemporaryDirectory() as home, running_app(checkpoints, Path(home), Path(home) / "log",
+                                                             threads) as url:
+        cpu = [server_cpu(url)]
+
+        def note(label: str, seconds: float) -> None:
+            cpu.append(server_cpu(url))
+            times[label] = seconds
+            times[f"{label} [server CPU s]"] = cpu[-1] - cpu[-2]
+
+        browser = launch(playwright)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.set_default_timeout(300_000)
+        start = time.perf_counter()
+        tab.goto(url)
+        tab.get_by_role("heading", level=1).first.wait_for()
+        times["first Home paint: title on screen"] = time.perf_counter() - start
+        tab.get_by_text("A 40-minute tour for a classroom").wait_for()
+        wait_idle(tab)
+        note("first Home paint: whole page (model cards, tables, tour)", time.perf_counter() - start)
+        nav = tab.locator("[data-testid='stSidebarNav']")
+        note("first latent map (PCA, 10,000 molecules)",
+             timed_step(tab, lambda: nav.get_by_text("Latent map", exact=True).click()))
+        tab.wait_for_timeout(pause * 1000)  # a user looking at the map (the app compiles UMAP meanwhile)
+        cpu[-1] = server_cpu(url)
+        note("first colour by QED", timed_step(tab, lambda: choose(tab, "Colour by", "QED (0-1, drug-likeness)")))
+        note("first UMAP (2,000 molecules)",
+             timed_step(tab, lambda: tab.get_by_text("UMAP (non-linear)", exact=True).click()))
+        note("first t-SNE (2,000 molecules)",
+             timed_step(tab, lambda: tab.get_by_text("t-SNE (non-linear)", exact=True).click()))
+        note("the map reloaded, all cached (transfer and drawing)", reload_step(tab, f"{url}/latent_map"))
+        browser.close()
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the app (AAE_LAB_THREADS)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--n", type=int, default=1000, help="molecules per sample")
+    parser.add_argument("--cold", action="store_true", help="time the first visits on a new server instead")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="with --cold: seconds a user looks at the first map before the next click")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
+
+    if args.cold:
+        with sync_playwright() as playwright:
+            runs = [cold_once(playwright, args.checkpoints, args.threads, args.pause) for _ in range(args.repeat)]
+        print(f"app threads {args.threads}; a new server per run, each step as soon as the last is drawn (after "
+              f"the first map: {args.pause:g} s)")
+        for label in runs[0]:
+            report(label, [run[label] for run in runs])
+        return
 
     with tempfile.TemporaryDirectory() as home, running_app(args.checkpoints, Path(home), Path(home) / "log",
                                                              args.threads) as url, sync_playwright() as playwright:

@@ -53,10 +53,18 @@ def test_tsne_embeds_extra_jointly_and_refuses_transform(codes):
 
 
 @pytest.mark.slow
-def test_umap_places_new_points(codes):
-    view = latent.project(codes[:100], "umap", extra=codes[:2], seed=0)
-    assert view.coords.shape == (100, 2) and view.extra.shape == (2, 2)
-    assert not view.linear
+def test_umap_embeds_extra_jointly_and_shows_an_island_where_there_is_one(codes):
+    rng = np.random.default_rng(1)
+    far = (rng.normal(size=(60, 8)) + 20).astype(np.float32)  # unlike every code: must not be drawn among them
+    view = latent.project(codes[:120], "umap", extra=np.vstack([far, codes[:2]]), seed=0)
+    assert view.coords.shape == (120, 2) and view.extra.shape == (62, 2) and not view.linear
+    spread = np.linalg.norm(view.coords - view.coords.mean(0), axis=1).max()
+    assert np.linalg.norm(view.extra[:60].mean(0) - view.coords.mean(0)) > spread  # the island is its own
+    assert np.linalg.norm(view.extra[60:] - view.coords[:2], axis=1).max() < spread / 2  # copies land on their codes
+    again = latent.project(codes[:120], "umap", extra=np.vstack([far, codes[:2]]), seed=0)
+    np.testing.assert_allclose(again.coords, view.coords)  # deterministic for a seed
+    with pytest.raises(ValueError, match="jointly"):
+        view.transform(codes[:1])
 
 
 @pytest.mark.parametrize(("z", "method", "message"), [

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.neighbors import NearestNeighbors
 
 from aae_core.config import DECODE_BATCH
 from aae_core.exceptions import DataError
@@ -214,6 +213,8 @@ class LatentIndex:
         self.codes = np.asarray(codes, dtype=np.float32)
         if len(self.smiles) != len(self.codes) or not len(self.smiles):
             raise ValueError("LatentIndex needs as many codes as molecules, and at least one")
+        from sklearn.neighbors import NearestNeighbors  # here: sklearn pulls in scipy.stats, 2 s on every app start
+
         self.index_ = NearestNeighbors().fit(self.codes)
 
     def query(self, z: torch.Tensor | np.ndarray, k: int = 5) -> pd.DataFrame:

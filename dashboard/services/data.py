@@ -21,9 +21,9 @@ def training_set() -> frozenset[str]:
 
 @st.cache_resource(show_spinner=False)
 def preload() -> threading.Thread:
-    """Load the novelty set and the SA score's fragment table in the background once per server process, so
-    that the first Sample click does not wait for them (:func:`training_set` callers block until it is
-    loaded)."""
+    """Load the novelty set and the SA score's fragment table, and import the libraries of the Latent map, in the
+    background once per server process, so that the first Sample click and the first map do not wait for them
+    (:func:`training_set` callers block until it is loaded; an import in progress is waited for, not repeated)."""
     thread = threading.Thread(target=_warm_up, name="aae-lab-preload", daemon=True)
     thread.start()
     return thread
@@ -32,3 +32,8 @@ def preload() -> threading.Thread:
 def _warm_up() -> None:
     training_set()
     chem.properties(chem.mol_from_smiles("CCO"))  # the SA score reads its fragment table on first use
+    import scipy.stats  # noqa: F401  (the prior's density on the map; a second or more to import)
+    import sklearn.decomposition  # noqa: F401  (PCA)
+    import sklearn.linear_model  # noqa: F401  (the two-sample test beside the map)
+    import sklearn.model_selection  # noqa: F401
+    import sklearn.neighbors  # noqa: F401

@@ -3,7 +3,6 @@
 import streamlit as st
 
 from aae_core.exceptions import AAELabError
-from aae_core.molecules import chem
 from dashboard import components, inputs, state
 from dashboard.services import drawings, interpolation, models
 
@@ -38,13 +37,22 @@ except AAELabError as err:
     st.error(f"Cannot interpolate: {err}")
     st.stop()
 
-ends = {"start": (start, path["smiles"].iloc[0]), "end": (end, path["smiles"].iloc[-1])}
-missed = [name for name, (smiles, decoded) in ends.items() if chem.canonicalize(smiles) != decoded]
-if missed:
-    verb = "decodes" if len(missed) == 1 else "decode"
-    st.caption(f"Note: the {' and the '.join(missed)} {verb} to a nearby molecule rather than back to the input: "
-               "this model's codes keep a molecule's neighbourhood, not every atom (see its reconstruction accuracy "
-               "on the Home page).")
+st.subheader("How the model reads your two molecules")
+st.caption("Each molecule's code decoded greedily (the first and last step of the path) next to the molecule, drawn "
+           "at one bond length, with their Tanimoto similarity (Morgan fingerprints, radius 2): 1.00 is the same "
+           "molecule. This model's codes keep a molecule's neighbourhood, not every atom (see its reconstruction "
+           "accuracy on the Home page).")
+for col, (what, smiles, decoded, from_it) in zip(st.columns(2), [
+        ("the start", start, path["smiles"].iloc[0], "the path starts from"),
+        ("the end", end, path["smiles"].iloc[-1], "the path ends at")], strict=True):
+    read = interpolation.reading(smiles, decoded)
+    pictures = drawings.aligned_drawings([read.smiles, read.decoded])  # one bond length: sizes compare
+    yours, model = col.columns(2)
+    yours.image(pictures[0], caption=f"{what}: your molecule")
+    model.image(pictures[1], caption=f"the model's reading · Tanimoto {read.tanimoto:.2f}")
+    (col.success if read.exact else col.warning)(interpolation.reading_text(what, read, from_it))
+
+st.subheader("The path")
 pictures = drawings.aligned_drawings(path["smiles"].tolist())
 for first in range(0, len(path), COLUMNS):
     for col, (_, step), svg in zip(st.columns(COLUMNS), path.iloc[first: first + COLUMNS].iterrows(),

@@ -114,8 +114,8 @@ def test_3_sample_draws_a_grid_and_fills_the_basket(page):
 
 def test_4_interpolate_draws_the_path(page):
     go(page, "Interpolate")
-    page.locator("[data-testid='stImage']").nth(7).wait_for()
-    assert page.locator("[data-testid='stImage']").count() == 8
+    page.locator("[data-testid='stImage']").nth(11).wait_for()  # each endpoint and its reading, then the path
+    assert page.locator("[data-testid='stImage']").count() == 12
     shot(page, "04_interpolate")
 
 

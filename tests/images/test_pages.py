@@ -122,10 +122,10 @@ def test_home_lists_the_shipped_digit_models(tiny_models, tmp_path, monkeypatch)
     monkeypatch.setenv("AAE_LAB_CHECKPOINTS", str(tmp_path))
     at = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=120).run()
     assert not at.exception
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["model"]) == ["tiny_aae", "tiny_semi"]
     assert list(table["labels"]) == ["none", "20"]
-    assert list(table["result"]) == ["no metrics", "held out accuracy 50.0%"]
+    assert list(table["held-out accuracy"]) == ["–", "50.0%"]
     assert list(table["training time"]) == ["n/a", "2 s"] and list(table["data"]) == ["8x8 digits"] * 2
     assert any("digits_junk.safetensors is not a readable" in w.value for w in at.warning)
     assert len(at.get("page_link")) == 8
