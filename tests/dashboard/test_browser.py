@@ -78,7 +78,7 @@ def test_2_latent_map_places_my_molecule(page, server):
     field.press("Enter")
     settle(page)
     page.locator(".js-plotly-plot").get_by_text("your molecule").wait_for()
-    assert page.get_by_text("Your molecule and its nearest training molecules").is_visible()
+    assert page.get_by_text("Your molecule, the model's reading of it, and its nearest training molecules").is_visible()
     shot(page, "02_latent_map")
     drag = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()  # box-select the middle of the map
     page.mouse.move(drag["x"] + drag["width"] * 0.2, drag["y"] + drag["height"] * 0.2)
