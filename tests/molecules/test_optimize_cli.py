@@ -13,6 +13,7 @@ from aae_core.molecules import chem
 from aae_core.molecules.latent_quality import fingerprints, tanimoto
 from aae_core.molecules.optimization import Objective, SearchConfig, molecule_properties
 from aae_core.molecules.optimize_cli import OUTPUT_COLUMNS
+from tests.test_hostile_cli import one_error
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "checkpoints" / "digits_aae_gaussian.safetensors"
@@ -24,18 +25,6 @@ FAST = ["--threads", "1", "optimize", START, "--budget", "48", "--refine-steps",
 def run(argv: list[str], capsys) -> tuple[int, str]:
     code = main(argv)
     return code, capsys.readouterr().err
-
-
-def one_error(argv: list[str], capsys) -> str:
-    """The one ``error:`` line of ``main(argv)``, after checking the exit status is 2 and there is no traceback."""
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse
-        code = exc.code
-    err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert code == 2 and len(errors) == 1 and "Traceback" not in err, (code, err)
-    return errors[0]
 
 
 def test_found_molecules_keep_every_constraint(tmp_path, capsys):
