@@ -39,6 +39,9 @@ sys.path.insert(0, str(ROOT))
 from tests.dashboard.browser import launch, running_app, settle, wait_idle  # noqa: E402
 
 
+COMPARE_MORE = ("aae_moses", "ae_small_moses", "vae_property_small_moses")  # added on the Compare page
+
+
 def report(label: str, times: list[float]) -> None:
     print(f"{label:<58} {statistics.median(times):6.2f} s   (min {min(times):.2f}, max {max(times):.2f}, "
           f"n={len(times)})", flush=True)
@@ -187,6 +190,44 @@ def cold_once(playwright, checkpoints: Path, threads: int, pause: float = 0.0) -
     return times
 
 
+def add_run(tab, name: str) -> None:
+    """Add the run ``name`` to the Compare page's runs (the multiselect's first option containing it)."""
+    box = tab.locator("[data-testid='stMultiSelect'] input").first
+    box.click()
+    box.fill(name)
+    tab.get_by_role("option").filter(has_text=name).first.click()
+    tab.keyboard.press("Escape")
+    wait_idle(tab)
+
+
+def compute_metrics(tab, runs: int) -> float:
+    """Seconds from the click on Compute metrics until the page reports ``runs`` run(s) scored."""
+    start = time.perf_counter()
+    tab.get_by_role("button", name="Compute metrics of the selected runs").click()
+    tab.get_by_text(f"{runs} run(s) scored in").wait_for()
+    return time.perf_counter() - start
+
+
+def compare_once(playwright, checkpoints: Path, threads: int) -> dict[str, float]:
+    """One new server: seconds to Compute metrics of the Compare page's two preselected runs (the first time:
+    the reference statistics and the worker processes included), then of three more runs added to them (the
+    two already scored are kept by the server)."""
+    times = {}
+    with tempfile.TemporaryDirectory() as home, running_app(checkpoints, Path(home), Path(home) / "log",
+                                                             threads) as url:
+        browser = launch(playwright)
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        tab.set_default_timeout(600_000)
+        tab.goto(f"{url}/compare")
+        settle(tab)
+        times["Compute metrics: the 2 preselected runs, first time"] = compute_metrics(tab, 2)
+        for name in COMPARE_MORE:
+            add_run(tab, name)
+        times[f"Compute metrics: {len(COMPARE_MORE)} more runs after the first"] = compute_metrics(tab, 5)
+        browser.close()
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", type=Path, default=ROOT / "checkpoints")
@@ -194,16 +235,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--n", type=int, default=1000, help="molecules per sample")
     parser.add_argument("--cold", action="store_true", help="time the first visits on a new server instead")
+    parser.add_argument("--compare", action="store_true",
+                        help="time the Compare page's Compute metrics on a new server instead")
     parser.add_argument("--pause", type=float, default=0.0,
                         help="with --cold: seconds a user looks at the first map before the next click")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    if args.cold:
+    if args.cold or args.compare:
         with sync_playwright() as playwright:
-            runs = [cold_once(playwright, args.checkpoints, args.threads, args.pause) for _ in range(args.repeat)]
-        print(f"app threads {args.threads}; a new server per run, each step as soon as the last is drawn (after "
-              f"the first map: {args.pause:g} s)")
+            runs = [cold_once(playwright, args.checkpoints, args.threads, args.pause) if args.cold
+                    else compare_once(playwright, args.checkpoints, args.threads) for _ in range(args.repeat)]
+        print(f"app threads {args.threads}; a new server per run, each step as soon as the last is drawn" +
+              (f" (after the first map: {args.pause:g} s)" if args.cold else ""))
         for label in runs[0]:
             report(label, [run[label] for run in runs])
         return
