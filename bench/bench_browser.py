@@ -38,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 
 from tests.dashboard.browser import launch, running_app, settle, wait_idle  # noqa: E402
 
-
 COMPARE_MORE = ("aae_moses", "ae_small_moses", "vae_property_small_moses")  # added on the Compare page
 
 
