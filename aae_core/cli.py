@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib
 import json
 import os
 import platform
@@ -379,14 +380,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What the app's first script run imports before it draws anything (torch is imported above).
+DASHBOARD_IMPORTS = ("aae_core.registry", "aae_core.molecules.families", "aae_core.molecules.generation",
+                     "aae_core.images.training", "streamlit", "plotly.graph_objects")
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
     if not app.is_file():
         raise AAELabError(f"the dashboard is not installed next to aae_core (looked for {app})")
-    os.execvp(sys.executable, [sys.executable, "-m", "streamlit", "run", str(app),
-                               "--server.port", str(args.port), "--server.address", args.address,
-                               "--server.headless", "true"])
-    return 0
+    for module in DASHBOARD_IMPORTS:  # imported before the server listens, so the first page does not wait for them
+        importlib.import_module(module)  # (the server runs in this process: bench/bench_browser.py --cold)
+    from streamlit.web import cli as streamlit_cli
+
+    return streamlit_cli.main(["run", str(app), "--server.port", str(args.port), "--server.address", args.address,
+                               "--server.headless", "true"], prog_name="streamlit")
 
 
 # -- parser ----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""How fast the main interactions feel in a real browser: the app served by ``streamlit run`` on the shipped
+"""How fast the main interactions feel in a real browser: the app served by ``aae-lab dashboard`` on the shipped
 models, driven by headless Chromium (from PATH), timed from the click to the result on screen.
 
     python bench/bench_browser.py [--threads 1] [--repeat 3] [--n 1000]
@@ -137,9 +137,9 @@ def choose(tab, box: str, option: str) -> None:
 
 
 def server_cpu(url: str) -> float:
-    """CPU seconds (user + system, all threads) the ``streamlit run`` process serving ``url`` has used so far
+    """CPU seconds (user + system, all threads) the ``aae-lab dashboard`` process serving ``url`` has used so far
     (Linux /proc): the app's own work, which a busy machine does not inflate the way it inflates wall time."""
-    port = f"--server.port\0{url.rsplit(':', 1)[1]}\0"
+    port = f"dashboard\0--port\0{url.rsplit(':', 1)[1]}\0"
     for proc in Path("/proc").iterdir():
         try:
             if proc.name.isdigit() and port in (proc / "cmdline").read_text():

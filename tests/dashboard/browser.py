@@ -1,5 +1,5 @@
-"""The app in a real headless Chromium: start ``streamlit run dashboard/app.py`` on a free loopback port and
-wait for a script run to finish. Shared by the browser tests and ``bench/bench_browser.py``."""
+"""The app in a real headless Chromium: start ``aae-lab dashboard`` (``streamlit run dashboard/app.py``) on a free
+loopback port and wait for a script run to finish. Shared by the browser tests and ``bench/bench_browser.py``."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def running_app(checkpoints: Path, home: Path, log: Path, threads: int = 1, **en
     port = free_port()
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.port",
-             str(port), "--server.address", "127.0.0.1", "--server.headless", "true"], cwd=home, env=env,
+            [sys.executable, "-m", "aae_core.cli", "dashboard", "--port", str(port), "--address", "127.0.0.1"],
+            cwd=home, env=env,
             stdout=out, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"

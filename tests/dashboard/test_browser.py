@@ -1,4 +1,4 @@
-"""End to end in a real headless Chromium: start ``streamlit run dashboard/app.py`` on a free local port, drive
+"""End to end in a real headless Chromium: start ``aae-lab dashboard`` on a free local port, drive
 every page through one browser session, and save a screenshot of each under ``test-artifacts/screenshots/``."""
 
 from __future__ import annotations
