@@ -99,6 +99,36 @@ def test_a_warm_start_keeps_the_network_and_cuts_its_code_to_latent_dim(checkpoi
         training.warm_start_checkpoint(source, training.warm_start_config(source, 32), tmp_path / "x.safetensors")
 
 
+@pytest.mark.parametrize("latent_input", ["every_step", "initial_state"])
+def test_a_standardised_warm_start_puts_the_codes_on_the_prior_and_changes_nothing_else(tmp_path, latent_input):
+    """Standardised on the run's molecules, their 2-D codes have mean 0 and covariance I, and the decoder and the
+    discriminator give for each molecule's new code what they gave for its code on the plain cut."""
+    from aae_core.config import TrainConfig
+    from aae_core.molecules.pipeline import train_molecules
+    from tests.dashboard.conftest import tiny_configs
+
+    model_cfg, train_cfg = tiny_configs(max_molecules=200, epochs=1, latent_input=latent_input)
+    source = tmp_path / "source.safetensors"
+    train_molecules(model_cfg, train_cfg, source)
+    cfg = training.warm_start_config(source, 2)
+    molecules = training.run_molecules(source, TrainConfig(max_molecules=300))
+    assert len(molecules) == 300
+    cut = load_model(training.warm_start_checkpoint(source, cfg, tmp_path / "cut.safetensors"))
+    standard = load_model(training.warm_start_checkpoint(source, cfg, tmp_path / "std.safetensors", molecules))
+    codes = training.encode_all(standard.model, standard.tokenizer, molecules)
+    np.testing.assert_allclose(codes.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(torch.cov(codes.T), np.eye(2), atol=1e-4)
+    before = training.encode_all(cut.model, cut.tokenizer, molecules)
+    tokenizer = cut.tokenizer
+    with torch.no_grad():
+        decoded = [loaded.model.decoder.generate(z[:50], tokenizer.max_len, tokenizer.bos_id, tokenizer.eos_id,
+                                                 greedy=True) for loaded, z in ((cut, before), (standard, codes))]
+        assert torch.equal(*decoded)
+        np.testing.assert_allclose(standard.model.discriminator(codes), cut.model.discriminator(before), atol=1e-4)
+    with pytest.raises(CheckpointError, match="singular"):
+        training.warm_start_checkpoint(source, cfg, tmp_path / "x.safetensors", molecules[:2])
+
+
 def test_a_warm_started_2d_run_keeps_a_live_map_and_ends_with_samples(checkpoint_dir, tmp_path, monkeypatch):
     shipped = tmp_path / "shipped"
     shipped.mkdir()
