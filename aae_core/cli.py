@@ -64,6 +64,18 @@ def whole(low: int, high: int | None = None):
     return parse
 
 
+def shares(text: str) -> tuple[float, ...]:
+    """Argument type: comma-separated numbers in [0, 1), at most 10 of them."""
+    parts = text.split(",")
+    try:
+        values = tuple(float(part) for part in parts if len(parts) <= 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a comma-separated list of numbers") from None
+    if not values or not all(0 <= value < 1 for value in values):
+        raise argparse.ArgumentTypeError(f"must be 1 to 10 numbers in [0, 1), comma-separated; got {text[:40]}")
+    return values
+
+
 def positive(text: str) -> float:
     """Argument type: a finite number > 0."""
     try:
@@ -488,6 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "encoder's code; default 300)")
     optimize.add_argument("--temperature", type=positive, default=None,
                           help="decode by sampling tokens at this temperature (default: greedy decoding)")
+    optimize.add_argument("--anchors", type=shares, default=None, metavar="A[,A...]",
+                          help="anchored decoding: one search per share A, each with its part of the budget, whose "
+                               "molecules all start with the first A of the start's SMILES tokens (0: free "
+                               "decoding; default 0.8,0.6,0.4)")
     optimize.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
     optimize.add_argument("--out", help="CSV file, written when the search ends (default: standard output)")
     optimize.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -55,7 +55,8 @@ class MoleculeGenerator:
         return self.model.prior.sample(n, generator)
 
     def decode_marked(self, z: torch.Tensor, temperature: float = 1.0, greedy: bool = False, seed: int | None = None,
-                      batch_size: int = DECODE_BATCH, workers: int = 1) -> tuple[list[str], np.ndarray]:
+                      batch_size: int = DECODE_BATCH, workers: int = 1,
+                      prefix: Sequence[int] = ()) -> tuple[list[str], np.ndarray]:
         """Decode latent codes (n, latent_dim) to strings (canonical SMILES where valid, raw otherwise) and mark
         validity: returns the n strings and an (n,) bool array, True where RDKit parsed the string (each
         string is parsed once, here).
@@ -65,6 +66,8 @@ class MoleculeGenerator:
         ``workers`` > 1 decodes chunks concurrently in threads (PyTorch releases the GIL inside each op). With
         one intra-op thread and one worker per core this uses every core, and unlike intra-op threads it does
         not slow down badly when other work shares the CPU (``bench/bench_dashboard.py`` measures both).
+        ``prefix``: token ids every string starts with (see ``SequenceDecoder.generate``), e.g. the first tokens of
+        ``tokenizer.encode_one(smiles)[1:-1]``.
 
         Raises
         ------
@@ -77,7 +80,8 @@ class MoleculeGenerator:
             raise ValueError(f"batch_size and workers must be >= 1, got {batch_size} and {workers}")
         chunks = z.split(batch_size)
         streams = np.random.SeedSequence(seed).spawn(len(chunks)) if seed is not None else [None] * len(chunks)
-        decode_chunk = functools.partial(self._decode_chunk, temperature=temperature, greedy=greedy)
+        decode_chunk = functools.partial(self._decode_chunk, temperature=temperature, greedy=greedy,
+                                         prefix=torch.tensor(prefix, dtype=torch.long) if len(prefix) else None)
         if workers == 1 or len(chunks) < 2:
             parts = list(map(decode_chunk, chunks, streams))
         else:
@@ -93,13 +97,14 @@ class MoleculeGenerator:
 
     @torch.no_grad()
     def _decode_chunk(self, z: torch.Tensor, stream: np.random.SeedSequence | None, temperature: float,
-                      greedy: bool) -> list[tuple[str, bool]]:
+                      greedy: bool, prefix: torch.Tensor | None = None) -> list[tuple[str, bool]]:
         generator = None
         if stream is not None:
             generator = torch.Generator(self.device).manual_seed(int(stream.generate_state(1)[0]))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             ids = self.model.decoder.generate(z.to(self.device), self.tokenizer.max_len, self.tokenizer.bos_id,
-                                              self.tokenizer.eos_id, temperature, greedy, generator, self.grammar)
+                                              self.tokenizer.eos_id, temperature, greedy, generator, self.grammar,
+                                              prefix)
         raw = self.tokenizer.decode(ids)
         return [(canonical or s, canonical is not None) for s, canonical in zip(raw, map(chem.canonicalize, raw),
                                                                                    strict=True)]

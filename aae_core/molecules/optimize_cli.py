@@ -46,7 +46,8 @@ def search_inputs(args: argparse.Namespace) -> tuple[str, Objective, Constraints
     constraints.queries(mol)
     config = SearchConfig(args.method, args.budget, args.popsize, args.sigma0, args.step,
                           refine_steps=args.refine_steps, greedy=args.temperature is None,
-                          temperature=args.temperature or 1.0, seed=args.seed)
+                          temperature=args.temperature or 1.0, anchors=args.anchors or SearchConfig.anchors,
+                          seed=args.seed)
     config.check()
     return args.smiles.strip(), objective, constraints, config
 

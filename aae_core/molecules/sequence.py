@@ -145,12 +145,16 @@ class SequenceDecoder(nn.Module):
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, max_len: int, bos_id: int, eos_id: int, temperature: float = 1.0,
-                 greedy: bool = False, generator: torch.Generator | None = None, grammar=None) -> torch.Tensor:
+                 greedy: bool = False, generator: torch.Generator | None = None, grammar=None,
+                 prefix: torch.Tensor | None = None) -> torch.Tensor:
         """Decode ``z`` (batch, latent_dim) token by token.
 
         Stops as soon as every row has produced ``<eos>`` (or after ``max_len`` tokens). With a ``grammar``
         (:class:`aae_core.molecules.grammar.SmilesGrammar`), each step draws only among the tokens it allows
         (:meth:`~aae_core.molecules.grammar.SmilesGrammar.constrain`); without one, nothing about decoding changes.
+        With a ``prefix`` (k,) long of token ids (no ``<bos>``/``<eos>``, k <= ``max_len``), every row starts with
+        those k tokens, read teacher-forced, and the decoder writes only the rest: prefix-constrained decoding, as
+        scaffold-constrained SMILES generation does (Langevin et al. 2020, J. Chem. Inf. Model. 60, 5637).
 
         Returns
         -------
@@ -162,6 +166,12 @@ class SequenceDecoder(nn.Module):
         token = torch.full((len(active), 1), bos_id, dtype=torch.long, device=z.device)
         state, steps = None, 0
         rows = grammar.start(len(active)) if grammar is not None else None
+        if prefix is not None and len(prefix):
+            forced = prefix.to(z.device)[None].expand(len(active), -1)
+            _, state = self(z, torch.cat([token, forced[:, :-1]], dim=1))  # read <bos> and all but the last
+            out[:, : len(prefix)], token, steps = forced, forced[:, -1:], len(prefix)
+            for column in forced.T if grammar is not None else ():
+                rows = grammar.advance(rows, column)
         while len(active) and steps <= max_len:
             logits, state = self(z[active], token, state)
             logits = logits[:, -1].float()

@@ -73,13 +73,19 @@ with st.expander("Advanced search settings"):
     refine = cols[2].slider("Adam steps fitting the start code", 0, 500, SearchConfig.refine_steps, 50,
                             key="opt_refine", disabled=running, bind="query-params",
                             help="0 searches from the encoder's own code, which often decodes to another molecule.")
+    anchored = st.toggle("Anchor on the start's SMILES", True, key="opt_anchored", disabled=running,
+                         help="One search per share of the start's SMILES tokens "
+                              f"({', '.join(f'{a:.0%}' for a in SearchConfig.anchors)}), each with its part of the "
+                              "budget: every molecule it decodes starts with that part of the start's SMILES, so it "
+                              "keeps it (0%: free decoding). Off: every molecule is decoded freely.")
 
 try:
     smiles = inputs.check_smiles(smiles, "the start SMILES")
     smarts = inputs.check_length(smarts, inputs.MAX_SMARTS_CHARS, "the SMARTS pattern")
     objective = optimization.objective_spec(label, window)
     constraints = Constraints(min_similarity, (smarts,) if smarts else (), None if lipinski == "no limit" else lipinski)
-    config = SearchConfig(method, int(budget), int(popsize), float(sigma0), refine_steps=int(refine), seed=int(seed))
+    config = SearchConfig(method, int(budget), int(popsize), float(sigma0), refine_steps=int(refine), seed=int(seed),
+                          anchors=SearchConfig.anchors if anchored else (0.0,))
     config.check()
     start = optimization.start_values(smiles, objective, constraints)
 except AAELabError as err:

@@ -14,6 +14,7 @@ import pytest
 
 from aae_core.molecules import chem
 from aae_core.molecules.latent_quality import fingerprints, tanimoto
+from aae_core.molecules.optimization import SearchConfig
 from dashboard.services import optimization
 from tests.dashboard.conftest import app, assert_clean
 
@@ -82,6 +83,7 @@ def test_a_real_search_shows_molecules_that_keep_the_constraints(monkeypatch):
     at.button(key="opt_start").click().run()
     assert_clean(at)
     job = at.session_state[optimization.JOB]
+    assert job.config.anchors == SearchConfig.anchors  # anchored on the start's SMILES unless the toggle is off
     wait(job)
     at.run()
     assert_clean(at)

@@ -64,6 +64,28 @@ def test_generate_stops_when_every_row_ended():
     assert ids.shape == (3, 1) and (ids == 2).all()
 
 
+@pytest.mark.parametrize("grammar", [False, True])
+def test_prefix_decoding_continues_where_the_prefix_ends(generator, grammar):
+    """Forcing the first k tokens of a greedy decode gives back that decode (the state after the prefix is the
+    one free decoding reached); any other prefix starts every row."""
+    decoder, tokenizer = generator.model.decoder, generator.tokenizer
+    grammar = MoleculeGenerator(generator.loaded, constrained=True).grammar if grammar else None
+    z = generator.sample_prior(6, seed=5)
+    with torch.no_grad():
+        free = decoder.generate(z, tokenizer.max_len, tokenizer.bos_id, tokenizer.eos_id, greedy=True, grammar=grammar)
+        shared = free[0, :3]
+        forced = decoder.generate(z[:1], tokenizer.max_len, tokenizer.bos_id, tokenizer.eos_id, greedy=True,
+                                  grammar=grammar, prefix=shared)
+        assert torch.equal(forced[0], free[0, : forced.shape[1]])
+        other = torch.tensor(tokenizer.encode_one("c1ccccc1")[1:4])
+        rows = decoder.generate(z, tokenizer.max_len, tokenizer.bos_id, tokenizer.eos_id, greedy=True,
+                                grammar=grammar, prefix=other)
+    assert (rows[:, :3] == other).all()
+    fp32 = MoleculeGenerator(generator.loaded, autocast="off", constrained=grammar is not None)
+    assert fp32.decode_marked(z, greedy=True, prefix=other.tolist())[0] == [
+        chem.canonicalize(s) or s for s in tokenizer.decode(rows)]
+
+
 @pytest.mark.parametrize("latent_input", ["every_step", "initial_state"])
 def test_decoder_latent_input_layouts_both_depend_on_z(latent_input):
     torch.manual_seed(0)

@@ -116,7 +116,7 @@ def test_constraints_hold_in_the_output(generator):
 
 def test_result_and_progress(generator):
     seen = []
-    config = SearchConfig(budget=40, popsize=16, **FAST)
+    config = SearchConfig(budget=40, popsize=16, anchors=(0.0,), **FAST)
     result = optimize(generator, START, "plogp", config=config, progress=seen.append)
     assert result.evaluations == 40 and result.path.shape == (40, 64) and result.path.dtype == np.float32
     assert result.start_code.shape == (64,)
@@ -128,6 +128,35 @@ def test_result_and_progress(generator):
     assert best == pytest.approx(result.found["objective"].max())
     assert result.improvement() == pytest.approx(max(0.0, best - result.start["objective"]))
     assert result.improvement(min_similarity=1.01) == 0.0
+
+
+def test_anchored_search_splits_the_budget_and_keeps_the_prefix(generator):
+    """Anchors (0.6, 0.0): the first half of the budget decodes strings that start with the first 60% of the start's
+    tokens, the second half decodes freely; the history counts on across both."""
+    prefixes = []
+    original = generator.decode_marked
+
+    def spy(*args, **kwargs):
+        prefixes.append(list(kwargs.get("prefix", ())))
+        return original(*args, **kwargs)
+
+    generator.decode_marked = spy
+    try:
+        result = optimize(generator, START, "qed", config=SearchConfig(budget=40, anchors=(0.6, 0.0), **FAST))
+    finally:
+        del generator.decode_marked
+    tokens = generator.tokenizer.encode_one(chem.canonicalize(START))[1:-1]
+    assert [h["evaluations"] for h in result.history] == [16, 20, 36, 40]
+    assert prefixes == [tokens[: round(0.6 * len(tokens))]] * 2 + [[]] * 2
+    assert result.evaluations == 40 and len(result.path) == 40
+
+
+def test_a_given_start_code_is_searched_from_as_is(generator):
+    first = optimize(generator, START, "qed", config=SearchConfig(budget=32, **FAST))
+    again = optimize(generator, START, "qed", config=SearchConfig(budget=32, refine_steps=500),
+                     start_code=first.start_code)
+    np.testing.assert_array_equal(again.start_code, first.start_code)  # not refined again
+    pd.testing.assert_frame_equal(again.found, first.found)
 
 
 def test_refined_code_fits_the_decoder_better(generator):
@@ -167,7 +196,7 @@ def test_gradient_search_with_the_property_head():
     generator = MoleculeGenerator(load_model(CHECKPOINTS / "vae_property_small_moses.safetensors"))
     predictor = property_predictor(generator, Objective.parse("qed:1,sa:0.2"))
     assert predictor.head is generator.model.property_head and predictor.names == ("QED", "logP", "SA")
-    config = SearchConfig(method="gradient", budget=32, popsize=8, seed=0, **FAST)
+    config = SearchConfig(method="gradient", budget=32, popsize=8, seed=0, anchors=(0.0,), **FAST)
     first, again = (optimize(generator, START, "qed:1,sa:0.2", config=config, predictor=predictor) for _ in range(2))
     assert first.evaluations == 32 and len(first.history) == 4
     np.testing.assert_array_equal(first.path, again.path)
@@ -203,6 +232,8 @@ def test_bad_start_molecule(generator, start, message):
     ({"config": SearchConfig(budget=0)}, "budget"),
     ({"config": SearchConfig(sigma0=0)}, "sigma0"),
     ({"config": SearchConfig(refine_steps=-1)}, "refine_steps"),
+    ({"config": SearchConfig(anchors=())}, "anchors"),
+    ({"config": SearchConfig(anchors=(0.5, 1.0))}, "anchors"),
 ])
 def test_impossible_settings(generator, kwargs, message):
     with pytest.raises(ConfigError, match=message):

@@ -71,6 +71,9 @@ def test_defaults_are_the_search_defaults():
     assert (args.method, args.budget, args.popsize, args.sigma0, args.step, args.refine_steps, args.seed) == (
         config.method, config.budget, config.popsize, config.sigma0, config.step, config.refine_steps, config.seed)
     assert args.temperature is None and config.greedy and args.objective == "plogp"
+    assert args.anchors is None and f"default {','.join(f'{a:g}' for a in config.anchors)})" in " ".join(
+        build_parser()._subparsers._group_actions[0].choices["optimize"].format_help().split())
+    assert build_parser().parse_args(["optimize", START, "--anchors", "0.8,0"]).anchors == (0.8, 0.0)
 
 
 @pytest.mark.parametrize("extra,message", [
@@ -87,6 +90,8 @@ def test_defaults_are_the_search_defaults():
     (["--popsize", "1"], "--popsize: must be between 2"),
     (["--sigma0", "0"], "--sigma0: must be a finite number > 0"),
     (["--method", "bayes"], "invalid choice: 'bayes'"),
+    (["--anchors", "0.5,1"], "--anchors: must be 1 to 10 numbers in [0, 1)"),
+    (["--anchors", "half"], "--anchors: 'half' is not a comma-separated list of numbers"),
 ])
 def test_bad_settings(extra, message, capsys, tmp_path):
     out = tmp_path / "found.csv"
