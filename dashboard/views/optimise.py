@@ -17,8 +17,9 @@ MAP_MOLECULES = 2_000
 
 st.title("Optimise a lead")
 st.caption("The start molecule is encoded and its code fitted to the decoder; a search then proposes codes around "
-           "it, decodes each into a molecule and scores the real molecule (RDKit), never a prediction. Molecules "
-           "that keep every constraint and score higher than the start are your candidate analogues "
+           "it, decodes each into a molecule (by default writing the start's SMILES up to a point, 80%, 60% or 40% "
+           "of it, and letting the code choose the rest) and scores the real molecule (RDKit), never a prediction. "
+           "Molecules that keep every constraint and score higher than the start are your candidate analogues "
            "(constrained optimisation as in Jin et al. 2018, JT-VAE).")
 ref, loaded = components.current_model()
 job = st.session_state.get(optimization.JOB)
