@@ -11,7 +11,6 @@ which import :mod:`aae_core.molecules.metrics.descriptors`, do not import torch.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
 _SOURCES = {
     "cli": ("evaluate_cli",),
@@ -51,42 +50,7 @@ _SOURCES = {
 }
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 
-__all__ = [
-    "KL_DESCRIPTORS",
-    "METRIC_COLUMNS",
-    "METRIC_DIRECTIONS",
-    "MOSES_PAPER",
-    "MetricWarning",
-    "PROPERTY_COLUMNS",
-    "Progress",
-    "ProgressBar",
-    "ReferenceSet",
-    "cache_dir",
-    "canonical_training_set",
-    "compute_reference",
-    "evaluate",
-    "evaluate_cli",
-    "fcd",
-    "fcd_score",
-    "format_table",
-    "fraction_passes_filters",
-    "fraction_unique",
-    "fraction_valid",
-    "fragment_similarity",
-    "internal_diversity",
-    "kl_divergence_score",
-    "load_reference",
-    "moses_smiles",
-    "novelty",
-    "passes_filters",
-    "property_distances",
-    "read_smiles",
-    "sample_with_progress",
-    "scaffold_similarity",
-    "shutdown_workers",
-    "snn",
-    "to_frame",
-]
+__all__ = sorted(_MODULE_OF)
 
 
 def __getattr__(name: str):
@@ -100,39 +64,3 @@ def __getattr__(name: str):
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
-
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from aae_core.molecules.metrics.cli import evaluate_cli
-    from aae_core.molecules.metrics.descriptors import KL_DESCRIPTORS, PROPERTY_COLUMNS, passes_filters
-    from aae_core.molecules.metrics.molecules import (
-        METRIC_COLUMNS,
-        METRIC_DIRECTIONS,
-        MOSES_PAPER,
-        MetricWarning,
-        evaluate,
-        fcd,
-        fcd_score,
-        format_table,
-        fraction_passes_filters,
-        fraction_unique,
-        fraction_valid,
-        fragment_similarity,
-        internal_diversity,
-        kl_divergence_score,
-        novelty,
-        property_distances,
-        scaffold_similarity,
-        snn,
-        to_frame,
-    )
-    from aae_core.molecules.metrics.parallel import shutdown_workers
-    from aae_core.molecules.metrics.progress import Progress, ProgressBar, sample_with_progress
-    from aae_core.molecules.metrics.reference import (
-        ReferenceSet,
-        cache_dir,
-        canonical_training_set,
-        compute_reference,
-        load_reference,
-        moses_smiles,
-        read_smiles,
-    )
