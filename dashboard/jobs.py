@@ -68,6 +68,22 @@ class Job(Protocol):
     def running(self) -> bool: ...
 
 
+class ThreadedJob:
+    """What every job of the app shares: it runs in ``self.thread`` (a daemon thread, None before it starts) and
+    stops at its next check once ``self.stop_event`` is set; the subclass says where that check is."""
+
+    thread: threading.Thread | None
+    stop_event: threading.Event
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next check."""
+        self.stop_event.set()
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+
 def streamlit_session_alive(session_id: str) -> bool:
     """Whether the Streamlit server still has a connected browser session ``session_id`` (``True`` outside a
     server, where nothing can be judged)."""
@@ -239,13 +255,13 @@ class SampleSummary:
 
 
 @dataclass
-class TrainingJob:
+class TrainingJob(ThreadedJob):
     """One training run and everything the page shows about it.
 
     ``status`` goes ``preparing`` (only with ``prepare``) -> ``loading data`` -> ``training`` -> ``sampling``
     (only with ``samples``) -> ``finished`` | ``cancelled`` | ``failed``; ``steps`` and ``epochs`` are the trainer's
     step and epoch records (see ``aae_core.training``); ``report`` is the data loader's report; ``error`` says why a
-    failed run failed.
+    failed run failed. ``cancel()`` stops it after the current step; the trainer then writes its checkpoint.
 
     ``prepare`` is called first in the worker thread (e.g. to write the checkpoint ``train_cfg.init_from`` names).
     With ``live_map`` (a 2-D model), a second thread updates ``snapshot`` (:class:`LatentSnapshot`) from the
@@ -348,14 +364,6 @@ class TrainingJob:
         if mapper.is_alive():
             mapper.join(timeout=60)
 
-    def cancel(self) -> None:
-        """Stop after the current step; the trainer then writes its checkpoint."""
-        self.stop_event.set()
-
-    @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
-
     @property
     def has_model(self) -> bool:
         """Whether the run is over and left a checkpoint."""
@@ -406,10 +414,10 @@ def latent_snapshot(loaded: LoadedModel, train_cfg: TrainConfig, step: int,
 
 
 @dataclass
-class ImageTrainingJob:
+class ImageTrainingJob(ThreadedJob):
     """One run of :func:`aae_core.images.training.train_images` (the Digits pages), then its evaluation; steps are
     renumbered to run on across restart candidates. ``metrics`` is set when it finished, ``error`` when it
-    failed."""
+    failed. ``cancel()`` stops it after the current step (the model is still evaluated and saved)."""
 
     name: str
     path: str
@@ -419,7 +427,7 @@ class ImageTrainingJob:
     card: dict = field(default_factory=dict)
     steps: list[dict] = field(default_factory=list)
     epochs: list[dict] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop_event: threading.Event = field(default_factory=threading.Event)
     metrics: dict | None = None
     error: str | None = None
     thread: threading.Thread | None = None
@@ -441,7 +449,7 @@ class ImageTrainingJob:
         started = time.perf_counter()
         try:
             history, model, prepared = train_images(self.cfg, self.train_cfg, self.path, self.card, [self.record],
-                                                    self.stop)
+                                                    self.stop_event)
             self.metrics = evaluate_image_model(model, prepared, self.cfg.model)
             finish_checkpoint(self.path, {"wall_s": round(time.perf_counter() - started, 1), "metrics": self.metrics,
                                           "epochs_done": len(history.epochs)})
@@ -450,10 +458,4 @@ class ImageTrainingJob:
         except Exception as err:  # noqa: BLE001 - shown on the page instead of a traceback
             self.error = f"{type(err).__name__}: {err}"
 
-    def cancel(self) -> None:
-        """Stop after the current step (the model is still evaluated and saved)."""
-        self.stop.set()
 
-    @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()

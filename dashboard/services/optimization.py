@@ -85,14 +85,15 @@ def start_values(smiles: str, objective: Objective, constraints: Constraints | N
 
 
 @dataclass
-class OptimizationJob:
+class OptimizationJob(jobs.ThreadedJob):
     """One search and everything the page shows about it.
 
     ``status`` goes ``starting`` -> ``fitting the start code`` -> ``searching`` -> ``finished`` | ``cancelled`` |
     ``failed``. ``proposals`` holds a dict per decoded molecule (:data:`PROPOSAL_COLUMNS`; similarity and objective
     NaN where invalid; ``feasible``: every constraint holds), ``codes`` the decoded codes batch by batch, ``history``
     the search's own records (see :class:`~aae_core.molecules.optimization.OptimizationResult`), ``result`` the
-    finished search (None before, and after a cancelled or failed one), ``error`` why it failed.
+    finished search (None before, and after a cancelled or failed one), ``error`` why it failed. ``cancel()`` stops
+    it before the next batch is decoded; what was found so far stays.
     """
 
     loaded: LoadedModel
@@ -125,14 +126,6 @@ class OptimizationJob:
         self.thread = threading.Thread(target=self._run, name="aae-lab-optimise", daemon=True)
         self.thread.start()
         return self
-
-    def cancel(self) -> None:
-        """Stop before the next batch is decoded; what was found so far stays."""
-        self.stop_event.set()
-
-    @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
 
     @property
     def evaluations(self) -> int:
