@@ -68,7 +68,8 @@ CLASSROOM_NOTE = ("Starts from the shipped AAE: its decoder, read on a 2-D slice
                   "training molecules (their codes' mean 0 and covariance 1, like the prior's). The map shows where "
                   "the encoder puts 300 training molecules on that plane, over draws of the prior, and how well a "
                   "classifier tells them apart (AUC; 0.5: it cannot): watch the first steps push the codes off the "
-                  "prior (AUC about 0.8) and the adversarial game pull them back onto it (about 0.5 within a minute).")
+                  "prior (AUC about 0.8) and the adversarial game pull them back onto it (0.51-0.58 after 90 s in our "
+                  "runs).")
 CLASSROOM_NOTE_SELFIES = ("A small SELFIES AAE with a 2-D code, from scratch (the shipped AAE to start from is not "
                           "in the checkpoints folder): every SELFIES string decodes to a molecule (99% of 500 "
                           "samples valid after 90 s on a shared 2-core CPU), but small ones (12 heavy atoms on "

@@ -1,7 +1,8 @@
 """The Latent map, Interpolate and Home pages in a real headless Chromium on the shipped models: the prior samples
 are drawn over the codes (counted in the screenshot's pixels), the prior-fit numbers and their sentence sit beside
 the map, UMAP shows where the codes and the prior part, the model's reading of the user's molecules is drawn next to
-them with a plain warning, and the digit models' table is not cut off. Screenshots go to ``/tmp/maps_*.png``."""
+them with a plain warning, and the digit models' table is not cut off. Screenshots go to
+``test-artifacts/screenshots/maps_*.png``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from tests.dashboard.browser import ROOT, launch, running_app, settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-SHOTS = "/tmp/maps_{}.png"
+SHOTS = str(ROOT / "test-artifacts" / "screenshots" / "maps_{}.png")
 PRIOR_ORANGE = np.array([245, 133, 24])  # components.COLORS["prior"]
 
 

@@ -1,6 +1,8 @@
 """The classroom preset in a real headless Chromium, on the shipped AAE: start it, watch the raw 2-D codes drawn as
 it trains and the molecules it samples at the end, then score it beside the shipped AAE/VAE pair on Compare runs.
-Screenshots go to /tmp/teach_*.png, timings to /tmp/teach_timings.json (about 3-4 minutes in all)."""
+Screenshots go to ``test-artifacts/screenshots/teach_*.png``, timings to ``test-artifacts/teach_timings.json`` and the
+server's log to ``test-artifacts/teach_streamlit.log`` (this checkout's own, so two suites running at once do not
+write over each other's; about 3-4 minutes in all)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import json
 import re
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,17 +17,20 @@ from dashboard.services import training
 from tests.dashboard.browser import ROOT, launch, running_app, settle
 
 SHIPPED = ROOT / "checkpoints"
+ARTIFACTS = ROOT / "test-artifacts"
+SHOTS = ARTIFACTS / "screenshots"
 NEEDED = (training.WARM_START, *training.COMPARE_PAIR)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def shot(tab, name: str) -> None:
-    """The whole page (the app scrolls inside its main block) to /tmp/teach_<name>.png."""
+    """The whole page (the app scrolls inside its main block) to ``test-artifacts/screenshots/teach_<name>.png``."""
     height = tab.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     tab.set_viewport_size({"width": 1400, "height": min(max(height, 1000), 6000)})
     tab.wait_for_timeout(500)
-    tab.screenshot(path=f"/tmp/teach_{name}.png")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=SHOTS / f"teach_{name}.png")
     tab.set_viewport_size({"width": 1400, "height": 1000})
 
 
@@ -43,7 +47,8 @@ def server(tmp_path):
         (folder / name).symlink_to(SHIPPED / name)
     home = tmp_path / "home"
     home.mkdir()
-    with running_app(folder, home, Path("/tmp/teach_streamlit.log")) as url:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with running_app(folder, home, ARTIFACTS / "teach_streamlit.log") as url:
         yield url
 
 
@@ -89,4 +94,4 @@ def test_the_classroom_preset_fills_a_2d_map_and_samples_valid_molecules(server)
         shot(tab, "compare")
         assert tab.locator("[data-testid='stAlert']").filter(has_text="failed").count() == 0  # no run failed
         browser.close()
-    Path("/tmp/teach_timings.json").write_text(json.dumps(timings, indent=1))
+    (ARTIFACTS / "teach_timings.json").write_text(json.dumps(timings, indent=1))
