@@ -211,7 +211,7 @@ def _generator(path: str, command: str, autocast: str = "auto", constrained: boo
 def cmd_train(args: argparse.Namespace) -> int:
     from aae_core.checkpoints import check_output
     from aae_core.molecules.pipeline import resume_molecules, train_molecules
-    from aae_core.training import init_distributed
+    from aae_core.training import finish_distributed, init_distributed
 
     check_output(args.out, create_folder=not args.resume)
     distributed = init_distributed()
@@ -228,6 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             train_cfg = _config_from_args(TrainConfig, args)
             history = train_molecules(model_cfg, train_cfg, args.out, _card(args), callbacks=[progress],
                                       stop_event=stop)
+        finish_distributed()
     finally:
         progress.close()
         for signum, handler in handlers.items():

@@ -79,6 +79,19 @@ def init_distributed() -> bool:
     return True
 
 
+def finish_distributed() -> None:
+    """After a run that every rank completed: wait for the other ranks (rank 0 samples and saves after the last step),
+    then leave the process group of :func:`init_distributed` (if any).
+
+    A process that exits without ``destroy_process_group`` can abort in gloo's teardown ("terminate called without an
+    active exception", SIGABRT: gloo's worker threads still hold work when the interpreter finalises; pytorch issue
+    190489, PR 179291), and torchrun then stops the other ranks and exits 1. Not called after a failure: destroying
+    the group while another rank is inside a collective can hang (torchtitan PR 1342)."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 @dataclass
 class History:
     """Loss records: ``steps`` every ``log_every`` steps, ``epochs`` once per epoch (means of the epoch's
