@@ -66,12 +66,11 @@ def whole(low: int, high: int | None = None):
 
 def shares(text: str) -> tuple[float, ...]:
     """Argument type: comma-separated numbers in [0, 1), at most 10 of them."""
-    parts = text.split(",")
     try:
-        values = tuple(float(part) for part in parts if len(parts) <= 10)
+        values = tuple(map(float, text.split(",")))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a comma-separated list of numbers") from None
-    if not values or not all(0 <= value < 1 for value in values):
+    if not 1 <= len(values) <= 10 or not all(0 <= value < 1 for value in values):
         raise argparse.ArgumentTypeError(f"must be 1 to 10 numbers in [0, 1), comma-separated; got {text[:40]}")
     return values
 
